@@ -1,0 +1,45 @@
+# genstack: the two set-up commands are `make demo` and `make test`.
+# Each works alone on a fresh machine with Python 3.11 and pip.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.genstack-installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-unit bench clean
+
+install: $(STAMP)
+
+# torch first and pinned: 2.13.0 resolves to the CPU build; an unpinned torch
+# (pulled in by sentence-transformers) would fetch a multi-GB CUDA build.
+# llama-cpp-python builds from source once; pip caches the wheel.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[all,dev]"
+	touch $(STAMP)
+
+demo: install
+	@echo "== the bundled models"
+	$(BIN)/genstack models list
+	@echo "== one answer, greedy (the same every run)"
+	$(BIN)/genstack generate "What is the capital of France?" --greedy --max-tokens 32
+	@echo "== sampled with a seed, streamed"
+	$(BIN)/genstack generate "Write a haiku about the sea." --seed 7 --max-tokens 48
+	@echo "== a scripted chat"
+	printf 'My name is Ada.\nWhat is my name?\n/exit\n' | $(BIN)/genstack chat --greedy --max-tokens 48
+
+# Exit code 5 (no tests collected) is a failure: a suite that runs nothing is broken.
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+test-unit: install
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/generation.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

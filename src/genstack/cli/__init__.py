@@ -1,0 +1,82 @@
+"""The ``genstack`` command line: a thin layer over the Python API.
+
+Each command group lives in its own module and imports heavy libraries only
+inside the commands, so ``genstack --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["main", "app"]
+
+
+def _build_app():
+    import typer
+
+    from . import generate, models, config_cmd
+
+    app = typer.Typer(
+        name="genstack",
+        help="The generative-AI stack that runs on your own machine.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    generate.register(app)
+    app.add_typer(models.app, name="models")
+    app.add_typer(config_cmd.app, name="config")
+    return app
+
+
+def __getattr__(name: str):
+    if name == "app":
+        return _build_app()
+    raise AttributeError(name)
+
+
+def _fail(message: str, code: int) -> int:
+    first = " ".join(str(message).split()) or "failed"
+    sys.stderr.write(f"error: {first}\n")
+    return code
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code; errors become one line on stderr."""
+    import typer
+    from typer._click import exceptions as click_exc  # typer vendors click
+
+    from ..errors import GenstackError
+
+    command = typer.main.get_command(_build_app())
+    try:
+        rv = command.main(args=argv, prog_name="genstack", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click_exc.NoArgsIsHelpError as exc:
+        sys.stderr.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
+        return 2
+    except click_exc.ClickException as exc:
+        return _fail(exc.format_message(), exc.exit_code)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        sys.stderr.write("\ninterrupted\n")
+        return 130
+    except GenstackError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 141
+    except Exception as exc:  # a bug: still one line, with a way to get the traceback
+        if os.environ.get("GENSTACK_DEBUG"):
+            raise
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (set GENSTACK_DEBUG=1 for a traceback)", 1)
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,142 @@
+"""genstack generate and genstack chat."""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from . import _common
+
+# Options shared by generate and chat (Typer reads them from the signatures).
+MODEL = typer.Option(None, "--model", "-m", help="Registry name or path to a .gguf file. [default: smollm2-135m-instruct]")
+SYSTEM = typer.Option(None, "--system", "-s", help="System prompt.")
+TEMPERATURE = typer.Option(0.7, "--temperature", "-t", help="Sampling temperature; 0 is greedy.")
+TOP_K = typer.Option(40, "--top-k", help="Sample from the k most likely tokens (0 = all).")
+TOP_P = typer.Option(0.95, "--top-p", help="Nucleus sampling: smallest set with this much probability, in (0, 1].")
+MIN_P = typer.Option(0.05, "--min-p", help="Drop tokens below this fraction of the top token's probability.")
+REPEAT = typer.Option(1.0, "--repeat-penalty", help="Penalty for repeating recent tokens (1 = none).")
+MAX_TOKENS = typer.Option(256, "--max-tokens", "-n", help="Most tokens to generate.")
+SEED = typer.Option(None, "--seed", help="Seed for reproducible sampling.")
+GREEDY = typer.Option(False, "--greedy", help="Always take the most likely token.")
+STOP = typer.Option(None, "--stop", help="Stop sequence (repeatable).")
+N_CTX = typer.Option(None, "--n-ctx", help="Context window to allocate. [default: the model's, capped at 8192]")
+
+
+def _params(temperature, top_k, top_p, min_p, repeat_penalty, max_tokens, seed, greedy, stop):
+    from ..generation import SamplingParams
+
+    return SamplingParams(
+        temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+        repeat_penalty=repeat_penalty, max_tokens=max_tokens, seed=seed,
+        greedy=greedy, stop=tuple(stop or ()),
+    )
+
+
+def _load(model: Optional[str], n_ctx: Optional[int]):
+    from ..errors import InvalidParameter
+    from ..models.registry import get_model
+
+    if n_ctx is not None and n_ctx < 16:
+        raise InvalidParameter(f"--n-ctx must be at least 16, got {n_ctx}")
+    opts = {"n_ctx": n_ctx} if n_ctx else {}
+    return get_model(model, settings=_common.settings(), **opts)
+
+
+def _show_prompt(text: str) -> None:
+    err = sys.stderr
+    err.write("----- prompt -----\n" + text + ("" if text.endswith("\n") else "\n") + "------------------\n")
+    err.flush()
+
+
+def generate(
+    prompt: str = typer.Argument(..., help="The prompt; '-' reads it from standard input."),
+    model: Optional[str] = MODEL,
+    system: Optional[str] = SYSTEM,
+    temperature: float = TEMPERATURE,
+    top_k: int = TOP_K,
+    top_p: float = TOP_P,
+    min_p: float = MIN_P,
+    repeat_penalty: float = REPEAT,
+    max_tokens: int = MAX_TOKENS,
+    seed: Optional[int] = SEED,
+    greedy: bool = GREEDY,
+    stop: Optional[List[str]] = STOP,
+    raw: bool = typer.Option(False, "--raw", help="Send the prompt as is, without the chat template."),
+    n_ctx: Optional[int] = N_CTX,
+    show_prompt: bool = typer.Option(False, "--show-prompt", help="Print the exact prompt sent, on stderr."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object: text, finish_reason, usage."),
+) -> None:
+    """Generate text from a prompt, streamed to stdout.
+
+    Chat models get the prompt as a user message in their chat template;
+    completion models (and --raw) get it verbatim.
+    """
+    from ..errors import InvalidParameter
+    from ..generation import Message
+
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise InvalidParameter("the prompt is empty")
+    params = _params(temperature, top_k, top_p, min_p, repeat_penalty, max_tokens, seed, greedy, stop)
+    m = _load(model, n_ctx)
+    chat = getattr(m, "is_chat", True) and not raw
+    if system and not chat:
+        raise InvalidParameter("--system needs a chat model and cannot be combined with --raw")
+    if chat:
+        msgs = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+        stream = m.stream(messages=msgs, params=params)
+    else:
+        stream = m.stream(prompt, params=params)
+    if show_prompt:
+        _show_prompt(stream._prompt or "")
+    if json_out:
+        done = stream.collect()
+        out = done.to_dict()
+        if show_prompt:
+            out["prompt"] = done.prompt
+        _common.print_json(out)
+        return
+    out = sys.stdout
+    for piece in stream:
+        out.write(piece)
+        out.flush()
+    out.write("\n")
+    c = stream.completion
+    if c is not None and c.finish_reason == "length" and sys.stderr.isatty():
+        sys.stderr.write(f"[stopped at --max-tokens {params.max_tokens}]\n")
+
+
+CHAT_HELP = """Commands: /reset (forget the conversation), /system TEXT (set the system prompt),
+/params [key=value ...] (show or change sampling: temperature top_k top_p min_p
+repeat_penalty max_tokens seed greedy), /exit (or Ctrl-D)."""
+
+
+def chat(
+    model: Optional[str] = MODEL,
+    system: Optional[str] = SYSTEM,
+    temperature: float = TEMPERATURE,
+    top_k: int = TOP_K,
+    top_p: float = TOP_P,
+    min_p: float = MIN_P,
+    repeat_penalty: float = REPEAT,
+    max_tokens: int = MAX_TOKENS,
+    seed: Optional[int] = SEED,
+    greedy: bool = GREEDY,
+    stop: Optional[List[str]] = STOP,
+    n_ctx: Optional[int] = N_CTX,
+    show_prompt: bool = typer.Option(False, "--show-prompt", help="Print each exact prompt sent, on stderr."),
+) -> None:
+    """Chat interactively, with streaming; history is trimmed to fit the window."""
+    from .chat_repl import ChatRepl
+
+    params = _params(temperature, top_k, top_p, min_p, repeat_penalty, max_tokens, seed, greedy, stop)
+    repl = ChatRepl(_load(model, n_ctx), params, system=system, show_prompt=show_prompt)
+    raise typer.Exit(repl.run(sys.stdin, sys.stdout))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate)
+    app.command("chat", epilog=CHAT_HELP)(chat)

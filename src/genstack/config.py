@@ -1,0 +1,141 @@
+"""One Settings object: defaults, then a TOML file, then GENSTACK_* variables.
+
+Precedence, lowest first:
+
+1. the defaults below;
+2. ``config.toml`` in the genstack home (``$GENSTACK_HOME``, else
+   ``$XDG_DATA_HOME/genstack``, else ``~/.local/share/genstack``), or the file
+   named by ``$GENSTACK_CONFIG``;
+3. environment variables ``GENSTACK_<FIELD>`` (for example ``GENSTACK_N_CTX=4096``);
+4. arguments passed explicitly in code or on the command line.
+
+Nothing is global: :func:`load_settings` builds a fresh object each call, and
+every API takes an optional ``settings=`` argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+__all__ = ["Settings", "load_settings", "genstack_home"]
+
+
+def genstack_home(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("GENSTACK_HOME"):
+        return Path(env["GENSTACK_HOME"]).expanduser()
+    xdg = env.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "genstack"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob genstack reads, with its default."""
+
+    #: where collections, sessions, logs and caches live
+    data_dir: Path = field(default_factory=genstack_home)
+    #: the generator used when none is named
+    default_model: str = "smollm2-135m-instruct"
+    #: the embedder used when none is named
+    default_embedder: str = "minilm-l6-v2"
+    #: context window to allocate; 0 means the model's trained length, capped at max_ctx
+    n_ctx: int = 0
+    #: cap on the automatic context window (the KV cache grows with it)
+    max_ctx: int = 8192
+    #: threads for decoding and for prompt processing; 0 means all cores
+    n_threads: int = 0
+    n_threads_batch: int = 0
+    #: llama.cpp logical and physical batch sizes for prompt processing
+    n_batch: int = 512
+    n_ubatch: int = 512
+    #: llama.cpp flash attention
+    flash_attn: bool = True
+    #: verify model files against the registry's sha256 on first load
+    verify_models: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        for name in ("n_ctx", "max_ctx", "n_threads", "n_threads_batch", "n_batch", "n_ubatch"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"setting {name} must be a non-negative integer, got {value!r}")
+        if self.n_batch == 0 or self.n_ubatch == 0:
+            raise ConfigError("settings n_batch and n_ubatch must be at least 1")
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    def threads(self) -> tuple[int, int]:
+        """(decode threads, batch threads), resolving 0 to the core count."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return (self.n_threads or cores, self.n_threads_batch or cores)
+
+
+def _coerce(name: str, raw: Any, typ: Any, origin: str) -> Any:
+    typ = {"Path": Path, "str": str, "int": int, "bool": bool}.get(typ, typ) if isinstance(typ, str) else typ
+    if typ is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if isinstance(raw, str) and raw.strip().lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{origin}: {name} must be true or false, got {raw!r}")
+    if typ is int:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{origin}: {name} must be an integer, got {raw!r}")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{origin}: {name} must be an integer, got {raw!r}") from None
+    if typ is Path:
+        return Path(str(raw)).expanduser()
+    return str(raw)
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from defaults, the TOML file, GENSTACK_* env, then overrides."""
+    env = dict(os.environ if env is None else env)
+    known = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, Any] = {"data_dir": genstack_home(env)}
+
+    path = Path(config_file or env.get("GENSTACK_CONFIG") or values["data_dir"] / "config.toml").expanduser()
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        for key, raw in data.items():
+            if key not in known:
+                raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
+            values[key] = _coerce(key, raw, known[key], str(path))
+    elif config_file is not None:
+        raise ConfigError(f"config file not found: {path}")
+
+    for key, typ in known.items():
+        var = f"GENSTACK_{key.upper()}"
+        if var in env and env[var] != "":
+            values[key] = _coerce(key, env[var], typ, var)
+
+    for key, raw in overrides.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting {key!r}")
+        if raw is not None:
+            values[key] = raw
+    return Settings(**values)

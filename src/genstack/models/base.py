@@ -1,0 +1,96 @@
+"""The one interface every generator implements.
+
+A backend subclasses :class:`Model` and implements a single method,
+:meth:`Model.execute`, which streams :class:`~genstack.generation.Chunk`
+objects for a :class:`~genstack.generation.GenerationRequest`. Everything
+else (collecting text, chat convenience, token counting for history
+trimming) has a working default built on that method and may be overridden.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Iterator, Sequence
+
+from ..generation import (
+    Chunk,
+    Completion,
+    GenerationRequest,
+    Message,
+    SamplingParams,
+    TextStream,
+    as_messages,
+)
+
+__all__ = ["Model"]
+
+
+class Model(ABC):
+    """A text generator. Subclasses implement :meth:`execute`; see the module docs."""
+
+    #: registry name or file path this instance was created from
+    name: str = "model"
+
+    # -- the one required method -------------------------------------------------
+    @abstractmethod
+    def execute(self, request: GenerationRequest) -> Iterator[Chunk]:
+        """Stream the answer to ``request``.
+
+        The request's params always carry a concrete seed. The last chunk must
+        carry ``finish_reason`` ("stop" or "length") and ``usage``.
+        """
+
+    # -- optional, with defaults ---------------------------------------------------
+    @property
+    def context_length(self) -> int | None:
+        """The context window in tokens, when the backend knows it."""
+        return None
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text``; backends with a tokenizer override this."""
+        return max(1, len(text) // 4) if text else 0
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        """The exact prompt text a chat request becomes (for --show-prompt)."""
+        out = [f"<{m.role}>\n{m.content}\n" for m in messages]
+        return "".join(out) + "<assistant>\n"
+
+    def count_chat_tokens(self, messages: Sequence[Message]) -> int:
+        return self.count_tokens(self.render_chat(messages))
+
+    def warm_up(self) -> None:
+        """Load weights now rather than on the first request."""
+
+    # -- conveniences built on execute() ---------------------------------------
+    def stream(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Message | dict] | None = None,
+        params: SamplingParams | None = None,
+        on_overflow: str = "error",
+        **overrides,
+    ) -> TextStream:
+        """Stream text pieces; ``.completion`` is set once the stream is exhausted."""
+        params = (params or SamplingParams())
+        if overrides:
+            params = params.replace(**overrides)
+        params = params.with_seed()
+        request = GenerationRequest(
+            prompt=prompt,
+            messages=tuple(as_messages(messages)) if messages is not None else None,
+            params=params,
+            on_overflow=on_overflow,  # type: ignore[arg-type]
+        )
+        rendered = prompt if prompt is not None else self.render_chat(request.messages or ())
+        return TextStream(self.execute(request), model=self.name, seed=params.seed, prompt=rendered)
+
+    def generate(self, prompt: str | None = None, **kwargs) -> Completion:
+        """Generate to the end and return the :class:`Completion`."""
+        return self.stream(prompt, **kwargs).collect()
+
+    def chat(self, messages: Sequence[Message | dict], **kwargs) -> Completion:
+        return self.stream(messages=messages, **kwargs).collect()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

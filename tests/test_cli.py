@@ -1,0 +1,125 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from genstack.cli import run
+
+pytestmark = pytest.mark.unit
+
+
+def test_generate_json_with_fake_model(capsys):
+    code = run(["generate", "hi", "--model", "fake:hello there", "--greedy", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["text"] == "hello there"
+    assert data["finish_reason"] == "stop"
+    assert data["usage"] == {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
+
+
+def test_generate_streams_text_and_shows_prompt_on_stderr(capsys):
+    assert run(["generate", "hi", "-m", "fake:a b c", "--greedy", "--show-prompt", "--system", "S"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "a b c\n"
+    assert "<|system|>\nS\n<|user|>\nhi\n<|assistant|>" in err
+
+
+def test_generate_raw_sends_the_prompt_verbatim(capsys):
+    assert run(["generate", "Once upon", "-m", "fake:x", "--raw", "--show-prompt", "--greedy"]) == 0
+    assert "Once upon\n---" in capsys.readouterr().err
+
+
+def test_generate_reads_stdin(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("from stdin"))
+    assert run(["generate", "-", "-m", "fake", "--greedy"]) == 0
+    assert capsys.readouterr().out == "You said: from stdin\n"
+
+
+@pytest.mark.parametrize(
+    "args, code, fragment",
+    [
+        (["generate", "hi", "-m", "fake", "--top-p", "1.5"], 2, "top_p must be in (0, 1]"),
+        (["generate", "hi", "-m", "fake", "--temperature", "-1"], 2, "temperature must be in"),
+        (["generate", "hi", "-m", "fake", "--max-tokens", "-3"], 2, "max_tokens must be >= 1"),
+        (["generate", "   ", "-m", "fake"], 2, "the prompt is empty"),
+        (["generate", "hi", "-m", "no-such-model"], 1, "unknown model 'no-such-model'"),
+        (["generate", "hi", "-m", "fake", "--max-tokens", "5000"], 1, "exceeds the context window of 2048"),
+        (["generate", "hi", "-m", "fake", "--top-k", "many"], 2, "Invalid value for '--top-k'"),
+        (["generate", "hi", "-m", "fake", "--raw", "--system", "x"], 2, "--system needs a chat model"),
+        (["no-such-command"], 2, "No such command"),
+        (["models", "info", "nope"], 1, "unknown model 'nope'"),
+        (["models", "memory", "--params", "lots"], 2, "cannot read a parameter count"),
+        (["models", "memory", "--params", "1B", "--dtype", "fp8"], 2, "dtype must be one of"),
+    ],
+)
+def test_errors_are_one_line_with_nonzero_exit(args, code, fragment, capsys):
+    assert run(args) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+def test_memory_json(capsys):
+    assert run(["models", "memory", "--params", "1B", "--dtype", "fp32", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["bytes"]["weights"] == 4e9
+
+
+def test_memory_training_table(capsys):
+    assert run(["models", "memory", "--params", "1B", "--dtype", "fp32", "--training", "full"]) == 0
+    out = capsys.readouterr().out
+    for part in ("weights", "kv cache", "activations", "gradients", "optimizer", "total", "assumptions"):
+        assert part in out
+    assert "4.00 GB" in out and "8.00 GB" in out
+
+
+def test_models_list_json(capsys):
+    assert run(["models", "list", "--json"]) == 0
+    names = [m["name"] for m in json.loads(capsys.readouterr().out)]
+    assert names == ["smollm2-135m-instruct", "minilm-l6-v2", "gemma3-270m"]
+
+
+def test_config_show_reflects_env(monkeypatch, capsys):
+    monkeypatch.setenv("GENSTACK_N_CTX", "777")
+    assert run(["config", "show", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_ctx"] == 777
+
+
+def test_bad_config_is_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("GENSTACK_N_CTX", "lots")
+    assert run(["config", "show"]) == 2
+    assert capsys.readouterr().err == "error: GENSTACK_N_CTX: n_ctx must be an integer, got 'lots'\n"
+
+
+def test_chat_with_piped_input(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("hello\n/exit\n"))
+    assert run(["chat", "-m", "fake", "--greedy"]) == 0
+    assert "You said: hello" in capsys.readouterr().out
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = (
+        "import sys; from genstack.cli import run; rc = run(['--help']);"
+        "heavy = [m for m in ('llama_cpp', 'torch', 'numpy', 'jinja2') if m in sys.modules];"
+        "print(heavy); sys.exit(rc)"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0
+    assert p.stdout.strip().splitlines()[-1] == "[]"
+    assert "generate" in p.stdout and "models" in p.stdout
+
+
+def test_console_script_error_has_no_traceback():
+    p = subprocess.run(
+        [sys.executable, "-m", "genstack", "generate", "hi", "--model", "/nonexistent/model.gguf"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert p.returncode == 1
+    assert p.stderr.startswith("error: unknown model '/nonexistent/model.gguf'")
+    assert "Traceback" not in p.stderr
