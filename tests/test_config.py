@@ -33,6 +33,7 @@ def test_default_home_follows_xdg(tmp_path):
         ("colour = 1", "unknown setting 'colour'"),
         ("n_ctx = ", "cannot read config file"),
         ('flash_attn = "maybe"', "must be true or false"),
+        ('weights = "q2_k"', "weights must be auto, original, q8_0 or f16"),
     ],
 )
 def test_bad_config_file_is_a_clear_error(tmp_path, content, fragment):

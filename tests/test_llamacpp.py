@@ -106,3 +106,32 @@ def test_empty_raw_prompt_is_rejected(smol):
 def test_unicode_streams_without_broken_characters(smol):
     c = smol.chat([Message("user", "Write the word café three times.")], greedy=True, max_tokens=24)
     assert "\ufffd" not in c.text
+
+
+def test_requantized_weights_are_made_once_and_work(tmp_path):
+    from genstack import load_settings
+
+    settings = load_settings(data_dir=tmp_path, weights="q8_0")
+    model = get_model("smollm2-135m-instruct", settings=settings, n_ctx=512)
+    derived = list((tmp_path / "models" / "derived").glob("*-q8_0.gguf"))
+    assert [model.path] == derived
+    assert model.info.quantization == "Q8_0"
+    stamp = derived[0].stat().st_mtime_ns
+    again = get_model("smollm2-135m-instruct", settings=settings, n_ctx=512)
+    assert again.path == derived[0] and derived[0].stat().st_mtime_ns == stamp
+    c = model.chat(Q, greedy=True, max_tokens=8)
+    assert c.usage.completion_tokens >= 1 and c.text.strip()
+    assert not list((tmp_path / "models" / "derived").glob("*.partial"))
+
+
+def test_original_policy_loads_the_shipped_file(tmp_path):
+    from genstack import load_settings
+
+    model = get_model("smollm2-135m-instruct", settings=load_settings(data_dir=tmp_path, weights="original"))
+    assert model.path == model.source_path and model.info.quantization == "Q4_1"
+    assert not (tmp_path / "models").exists()
+
+
+def test_auto_policy_reencodes_q4_1_to_q8_0(smol):
+    assert smol.source_path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert smol.weights == "q8_0" and smol.info.quantization == "Q8_0"

@@ -60,6 +60,10 @@ class Settings:
     flash_attn: bool = True
     #: verify model files against the registry's sha256 on first load
     verify_models: bool = True
+    #: "auto" re-encodes GGUF weights whose type has no fast CPU kernels (Q4_1, Q5_0,
+    #: Q5_1) to Q8_0, near-lossless and much faster at prompt processing; "original"
+    #: loads files as shipped; "q8_0" / "f16" always re-encode. Made once, cached.
+    weights: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
@@ -67,6 +71,8 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"setting {name} must be a non-negative integer, got {value!r}")
+        if self.weights not in ("auto", "original", "q8_0", "f16"):
+            raise ConfigError(f"setting weights must be auto, original, q8_0 or f16, got {self.weights!r}")
         if self.n_batch == 0 or self.n_ubatch == 0:
             raise ConfigError("settings n_batch and n_ubatch must be at least 1")
 

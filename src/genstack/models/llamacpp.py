@@ -54,9 +54,20 @@ class LlamaCppModel(Model):
     ):
         s = settings or load_settings()
         self.path = Path(path)
+        self.source_path = self.path
         self.name = name or self.path.name
         self.is_chat = chat
         self.info: GGUFInfo = read_gguf(self.path)
+        from .requantize import choose_weights
+
+        self.weights = choose_weights(s.weights, self.info.quantization)
+        if self.weights != "original":
+            from .registry import verify_sha256
+            from .requantize import derived_weights
+
+            digest = verify_sha256(self.path, None, s.cache_dir / "model-hashes.json")
+            self.path = derived_weights(self.path, self.weights, digest, s.data_dir)
+            self.info = read_gguf(self.path)
         trained = self.info.context_length or 2048
         self._n_ctx = n_ctx or s.n_ctx or min(trained, s.max_ctx)
         if self._n_ctx < 16:
