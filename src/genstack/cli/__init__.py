@@ -15,7 +15,7 @@ __all__ = ["main", "app"]
 def _build_app():
     import typer
 
-    from . import generate, models, config_cmd
+    from . import config_cmd, generate, ingest_cmd, models
 
     app = typer.Typer(
         name="genstack",
@@ -26,6 +26,7 @@ def _build_app():
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     generate.register(app)
+    ingest_cmd.register(app)
     app.add_typer(models.app, name="models")
     app.add_typer(config_cmd.app, name="config")
     return app

@@ -6,8 +6,8 @@ Splitting is recursive by structure: markdown headings, then blank-line
 paragraphs, then lines, then sentences, then words, then characters; a span is
 only broken at a finer level when it does not fit ``chunk_size`` tokens.
 Consecutive pieces are packed greedily into chunks of at most ``chunk_size``
-tokens; a markdown heading always starts a new chunk, so ``heading_path`` is
-true for the whole chunk. Within a section, each chunk after the first starts
+tokens; when a document needs more than one chunk, every markdown heading
+starts a new one, so ``heading_path`` describes the chunk. Within a section, each chunk after the first starts
 with the trailing words of the previous one, at most ``overlap`` tokens.
 
 Guarantees (checked by property tests): chunks appear in document order, every

@@ -1,0 +1,90 @@
+"""Embedders from a local sentence-transformers folder (the bundled MiniLM by default).
+
+Offline by construction: the folder is loaded from disk with the hub disabled.
+The tokenizer used for splitting is read straight from ``tokenizer.json`` with
+the ``tokenizers`` library, so splitting never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import GenstackError
+from .base import Embedder, normalize
+
+__all__ = ["SentenceTransformerEmbedder"]
+
+
+class SentenceTransformerEmbedder(Embedder):
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None, batch_size: int = 32,
+                 threads: int | None = None, **_ignored):
+        self.path = Path(path)
+        self.name = name or self.path.name
+        self.batch_size = batch_size
+        self.threads = threads
+        cfg = self._json("config.json")
+        self.dim = int(cfg.get("hidden_size", 0))
+        self.max_tokens = int(self._json("sentence_bert_config.json").get("max_seq_length", 256))
+        pooling = self._json("1_Pooling/config.json")
+        if pooling.get("word_embedding_dimension"):
+            self.dim = int(pooling["word_embedding_dimension"])
+        self._model = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def _json(self, name: str) -> dict:
+        p = self.path / name
+        try:
+            return json.loads(p.read_text()) if p.is_file() else {}
+        except ValueError:
+            raise GenstackError(f"{p} is not valid JSON") from None
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False).offsets)
+
+    @property
+    def model(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                    import torch
+                    import transformers
+                    from sentence_transformers import SentenceTransformer
+
+                    transformers.utils.logging.set_verbosity_error()
+                    transformers.utils.logging.disable_progress_bar()
+
+                    if self.threads:
+                        torch.set_num_threads(self.threads)
+                    self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        return self._model
+
+    def warm_up(self) -> None:
+        self.model  # noqa: B018
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+                                 normalize_embeddings=True, show_progress_bar=False)
+        return normalize(vecs)

@@ -1,0 +1,213 @@
+"""Ingest: load → split → embed → store, incrementally and crash-safely.
+
+* A file whose bytes hash the same as when it was last stored is skipped
+  without being read further ("unchanged").
+* A changed file has all its chunks replaced in one transaction together with
+  its new hash, so a crash (even SIGKILL) leaves either the old chunks and old
+  hash, or the new ones: re-running finishes the job with no duplicates and
+  no lost chunks.
+* Chunks whose embedding input is already stored (same hash) reuse the stored
+  vector instead of being embedded again.
+* ``prune=True`` removes the chunks of files that are gone from the folders
+  given. Files that fail to load are reported and skipped; what was stored
+  for them before is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .config import Settings, load_settings
+from .documents import LoaderOptions, LoadError, load_file, walk_paths
+from .documents.splitter import Chunk, Splitter
+from .embeddings import Embedder, get_embedder
+from .errors import GenstackError
+from .stores import open_collection
+from .stores.base import Record
+
+__all__ = ["IngestReport", "ingest", "DEFAULT_CHUNK_SIZE", "DEFAULT_OVERLAP"]
+
+DEFAULT_CHUNK_SIZE = 200
+DEFAULT_OVERLAP = 32
+EMBED_BATCH = 64
+
+
+@dataclass
+class IngestReport:
+    collection: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    chunks: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict:
+        return {
+            "collection": self.collection, "added": self.added, "updated": self.updated,
+            "unchanged": self.unchanged, "removed": self.removed,
+            "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "chunks": self.chunks, "embedded": self.embedded, "seconds": round(self.seconds, 3),
+        }
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def embed_input(chunk: Chunk) -> str:
+    """The text the embedder sees: the chunk, led by its document title when that adds context."""
+    title = str(chunk.metadata.get("title") or "").strip()
+    if title and not chunk.text.lstrip("# ").startswith(title):
+        return f"{title}\n{chunk.text}"
+    return chunk.text
+
+
+def _records(source: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> list[Record]:
+    sid = hashlib.sha1(source.encode()).hexdigest()[:12]
+    return [
+        Record(id=f"{sid}:{i}", source=source, text=c.text, vector=vectors[i], metadata=c.metadata,
+               content_hash=hashlib.sha256(embed_input(c).encode()).hexdigest())
+        for i, c in enumerate(chunks)
+    ]
+
+
+Progress = Callable[[str, dict], None]
+
+
+def ingest(
+    paths: Sequence[str | Path],
+    collection: str,
+    *,
+    settings: Settings | None = None,
+    embedder: Embedder | str | None = None,
+    chunk_size: int | None = None,
+    overlap: int | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    prune: bool = False,
+    loader_options: LoaderOptions | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest files and folders into ``collection`` (created if missing)."""
+    settings = settings or load_settings()
+    t0 = time.perf_counter()
+    if not isinstance(embedder, Embedder):
+        embedder = get_embedder(embedder, settings=settings)
+    splitter = Splitter(
+        _Offsets(embedder),
+        chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+        overlap=DEFAULT_OVERLAP if overlap is None else overlap,
+    )
+    walk = walk_paths(paths, include, exclude)
+    if not walk.files and walk.missing and not prune:
+        raise GenstackError("nothing to ingest: " + "; ".join(f"{p}: {r}" for p, r in walk.missing))
+    store = open_collection(collection, settings, create=True, embedder=embedder.name, dim=embedder.dim)
+    report = IngestReport(collection)
+    emit = progress or (lambda event, data: None)
+    try:
+        report.failed.extend(walk.missing)
+        known = store.source_hashes()
+        emit("start", {"files": len(walk.files)})
+        pending: list[tuple[str, str, list[Chunk], bool]] = []
+        pending_chunks = 0
+
+        def flush() -> None:
+            nonlocal pending, pending_chunks
+            if not pending:
+                return
+            all_chunks = [c for _, _, chunks, _ in pending for c in chunks]
+            inputs = [embed_input(c) for c in all_chunks]
+            hashes = [hashlib.sha256(t.encode()).hexdigest() for t in inputs]
+            reuse = store.vectors_by_hash(hashes)
+            todo = [i for i, h in enumerate(hashes) if h not in reuse]
+            vectors = np.zeros((len(inputs), embedder.dim), dtype=np.float32)
+            for i, h in enumerate(hashes):
+                if h in reuse:
+                    vectors[i] = reuse[h]
+            for start in range(0, len(todo), EMBED_BATCH):
+                idx = todo[start:start + EMBED_BATCH]
+                vectors[idx] = embedder.embed_passages([inputs[i] for i in idx])
+                emit("embedded", {"chunks": len(idx)})
+            report.embedded += len(todo)
+            offset = 0
+            for source, digest, chunks, is_new in pending:
+                store.replace_source(source, _records(source, chunks, vectors[offset:offset + len(chunks)]), digest)
+                offset += len(chunks)
+                report.chunks += len(chunks)
+                if is_new:
+                    report.added += 1
+                else:
+                    report.updated += 1
+                emit("file", {"path": source, "chunks": len(chunks), "status": "added" if is_new else "updated"})
+            pending, pending_chunks = [], 0
+
+        seen: set[str] = set()
+        for path in walk.files:
+            source = str(path.resolve())
+            seen.add(source)
+            try:
+                digest = file_hash(path)
+            except OSError as exc:
+                report.failed.append((str(path), exc.strerror or str(exc)))
+                emit("file", {"path": source, "status": "failed"})
+                continue
+            if known.get(source) == digest:
+                report.unchanged += 1
+                emit("file", {"path": source, "chunks": 0, "status": "unchanged"})
+                continue
+            try:
+                docs = load_file(path, loader_options)
+            except LoadError as exc:
+                report.failed.append((str(path), exc.reason))
+                emit("file", {"path": source, "status": "failed", "reason": exc.reason})
+                continue
+            for d in docs:
+                d.metadata["source"] = source
+                d.metadata["file_hash"] = digest
+            chunks = splitter.split_all(docs)
+            for i, c in enumerate(chunks):
+                c.metadata["chunk_index"] = i
+            pending.append((source, digest, chunks, source not in known))
+            pending_chunks += len(chunks)
+            if pending_chunks >= EMBED_BATCH:
+                flush()
+        flush()
+
+        if prune:
+            roots = [str(Path(p).resolve()) for p in paths if Path(p).is_dir()]
+            for source in list(store.source_hashes()):
+                if source not in seen and any(source.startswith(r.rstrip("/") + "/") for r in roots):
+                    store.delete_source(source)
+                    report.removed += 1
+                    emit("file", {"path": source, "status": "removed"})
+    finally:
+        store.close()
+        report.seconds = time.perf_counter() - t0
+    return report
+
+
+class _Offsets:
+    """Adapts an embedder's tokenizer to the splitter's TokenCounter protocol."""
+
+    def __init__(self, embedder: Embedder):
+        self.embedder = embedder
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.embedder.offsets(text)

@@ -1,0 +1,91 @@
+"""Retrieval over a collection: dense, BM25, or hybrid by reciprocal rank fusion.
+
+Every mode takes the same metadata filters. Hybrid fuses the two ranked lists
+with RRF (Cormack et al. 2009): score(d) = Σ 1 / (rrf_k + rank_i(d)), ranks
+from 1, over each list that contains d; the lists are taken ``depth`` deep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+from .config import Settings, load_settings
+from .embeddings import Embedder, get_embedder
+from .errors import InvalidParameter
+from .stores import open_collection
+from .stores.base import Filters, Hit
+
+__all__ = ["Retriever", "search", "rrf", "MODES"]
+
+Mode = Literal["dense", "bm25", "hybrid"]
+MODES = ("dense", "bm25", "hybrid")
+RRF_K = 60
+DEPTH = 100
+
+
+def rrf(lists: Sequence[Sequence[Hit]], k: int, rrf_k: int = RRF_K, weights: Sequence[float] | None = None) -> list[Hit]:
+    """Fuse ranked lists of hits; each fused hit's score is its RRF score."""
+    weights = weights or [1.0] * len(lists)
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for hits, w in zip(lists, weights):
+        for rank, h in enumerate(hits, start=1):
+            scores[h.id] = scores.get(h.id, 0.0) + w / (rrf_k + rank)
+            first.setdefault(h.id, h)
+    order = sorted(scores, key=lambda i: (-scores[i], i))[:k]
+    out = []
+    for i in order:
+        h = first[i]
+        out.append(Hit(id=h.id, source=h.source, text=h.text, score=scores[i], metadata=h.metadata))
+    return out
+
+
+@dataclass
+class Retriever:
+    """Search one collection. Opens the store and embedder once; reuse it for many queries."""
+
+    collection: str
+    settings: Settings | None = None
+    embedder: Embedder | None = None
+    rrf_k: int = RRF_K
+    depth: int = DEPTH
+
+    def __post_init__(self) -> None:
+        self.settings = self.settings or load_settings()
+        self.store = open_collection(self.collection, self.settings)
+        if self.embedder is None:
+            name = self.store.embedder or self.settings.default_embedder
+            self.embedder = get_embedder(name, settings=self.settings)
+        elif self.store.embedder and self.embedder.name != self.store.embedder:
+            raise InvalidParameter(
+                f"collection {self.collection!r} was built with embedder {self.store.embedder}, not {self.embedder.name}"
+            )
+
+    def search(self, query: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None) -> list[Hit]:
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidParameter("the query is empty")
+        if mode not in MODES:
+            raise InvalidParameter(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidParameter(f"k must be a positive integer, got {k!r}")
+        if mode == "bm25":
+            return self.store.search_text(query, k, filters)
+        qv = self.embedder.embed_queries([query])[0]
+        if mode == "dense":
+            return self.store.query(qv, k, filters)
+        depth = max(self.depth, k)
+        return rrf([self.store.query(qv, depth, filters), self.store.search_text(query, depth, filters)], k, self.rrf_k)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def search(collection: str, query: str, *, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None,
+           settings: Settings | None = None) -> list[Hit]:
+    """One-off search; for many queries keep a :class:`Retriever`."""
+    r = Retriever(collection, settings)
+    try:
+        return r.search(query, k, mode, filters)
+    finally:
+        r.close()

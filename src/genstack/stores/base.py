@@ -1,0 +1,71 @@
+"""The VectorStore protocol: what every store backend must do.
+
+A store holds the chunks of one collection. Writes are grouped by *source*
+(the file a chunk came from): :meth:`VectorStore.replace_source` swaps all of a
+source's chunks and records the source's content hash in one atomic step, which
+is what makes incremental and crash-safe ingest possible on any backend.
+``genstack.testing.VectorStoreConformance`` is the test suite every store passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Record", "Hit", "Filters", "VectorStore"]
+
+#: equality filters on metadata: {"key": value} or {"key": [v1, v2]} (any of)
+Filters = Mapping[str, Any]
+
+
+@dataclass
+class Record:
+    id: str
+    source: str
+    text: str
+    vector: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+    content_hash: str = ""
+
+
+@dataclass
+class Hit:
+    id: str
+    source: str
+    text: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "source": self.source, "score": self.score, "text": self.text, "metadata": self.metadata}
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    def replace_source(self, source: str, records: Sequence[Record], source_hash: str | None = None) -> None:
+        """Atomically replace every chunk of ``source`` and record its content hash."""
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        """Insert records, replacing any with the same id."""
+
+    def delete_source(self, source: str) -> int:
+        """Delete a source's chunks and its hash; return how many chunks went."""
+
+    def source_hashes(self) -> dict[str, str]:
+        """{source: content hash} for every source stored."""
+
+    def query(self, vector: np.ndarray, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        """Top-k chunks by cosine similarity (vectors are unit length)."""
+
+    def search_text(self, text: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        """Top-k chunks by BM25 over the chunk text."""
+
+    def vectors_by_hash(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors for chunk content hashes (to skip re-embedding)."""
+
+    def count(self, filters: Filters | None = None) -> int:
+        """Number of chunks (matching ``filters``)."""
+
+    def close(self) -> None: ...

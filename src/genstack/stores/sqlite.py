@@ -1,0 +1,309 @@
+"""The embedded default store: one SQLite file per collection, vectors in numpy.
+
+Why not LanceDB (the suggested default)? Measured on this machine (see
+benchmarks/RESULTS.md and shared/notes/baselines.md): a flat numpy scan of
+100,000 × 384 vectors answers top-10 in ~8 ms where LanceDB's flat search took
+~241 ms, and at the scale one machine ingests (up to a few hundred thousand
+chunks) a flat scan is exact and fast enough. SQLite adds what matters for a
+document store: ACID transactions (an ingest killed with SIGKILL leaves the
+store as it was before the file being written), FTS5 with BM25 ranking in the
+same file and the same transaction as the chunks, and json_extract filters.
+
+Layout: ``chunks`` (text, JSON metadata, float32 vector blob), ``sources``
+(content hash per file), ``chunks_fts`` (FTS5 index kept in sync by triggers),
+``meta`` (embedder, dimension, a version counter bumped by every write). The
+vector matrix is loaded once and cached until the version changes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import GenstackError, InvalidParameter
+from .base import Filters, Hit, Record
+from .migrations import migrate
+
+__all__ = ["SQLiteStore"]
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_COLUMNS = {"source", "id", "content_hash"}
+# English stopwords dropped from BM25 queries (Lucene's default English set)
+_STOP = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
+    "they this to was will with".split()
+)
+
+
+def _title(meta: dict[str, Any]) -> str:
+    """What BM25 indexes besides the text: the document title and heading path."""
+    parts = [str(meta.get("title") or ""), str(meta.get("heading_path") or "")]
+    return " ".join(p for p in parts if p)
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path, *, dim: int | None = None, embedder: str | None = None,
+                 read_only: bool = False):
+        self.path = Path(path)
+        self.read_only = read_only
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"file:{self.path}?mode=ro" if read_only else f"file:{self.path}"
+        try:
+            self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            if not read_only:
+                migrate(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise GenstackError(f"cannot open the store at {self.path}: {exc}") from None
+        self._lock = threading.RLock()
+        self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
+        if not read_only:
+            self._init_meta(dim, embedder)
+        self.dim = int(self.meta("dim") or 0) or None
+        self.embedder = self.meta("embedder")
+
+    # -- meta ---------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _init_meta(self, dim: int | None, embedder: str | None) -> None:
+        with self._write():
+            for key, value in (("embedder", embedder), ("dim", dim)):
+                if value is None:
+                    continue
+                stored = self.meta(key)
+                if stored is None:
+                    self.db.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, str(value)))
+                elif stored != str(value):
+                    raise InvalidParameter(
+                        f"collection {self.path.parent.name!r} was built with {key} {stored}, not {value}; "
+                        "use the same embedder or a new collection"
+                    )
+            if self.meta("created") is None:
+                self.db.execute("INSERT INTO meta(key, value) VALUES ('created', ?)", (str(time.time()),))
+
+    def version(self) -> int:
+        return int(self.meta("version") or 0)
+
+    # -- writing ------------------------------------------------------------------------
+    class _Tx:
+        def __init__(self, store: "SQLiteStore"):
+            self.store = store
+
+        def __enter__(self):
+            self.store._lock.acquire()
+            self.store.db.execute("BEGIN IMMEDIATE")
+            return self.store.db
+
+        def __exit__(self, exc_type, exc, tb):
+            try:
+                if exc_type is None:
+                    self.store.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+                    self.store.db.execute("COMMIT")
+                else:
+                    self.store.db.execute("ROLLBACK")
+            finally:
+                self.store._lock.release()
+            return False
+
+    def _write(self) -> "_Tx":
+        if self.read_only:
+            raise GenstackError("this store was opened read-only")
+        return SQLiteStore._Tx(self)
+
+    def _check(self, records: Sequence[Record]) -> None:
+        for r in records:
+            v = np.asarray(r.vector)
+            if v.ndim != 1 or (self.dim is not None and v.shape[0] != self.dim):
+                raise InvalidParameter(f"record {r.id!r}: vector has shape {v.shape}, expected ({self.dim},)")
+            if not np.all(np.isfinite(v)):
+                raise InvalidParameter(f"record {r.id!r}: vector has NaN or infinite values")
+
+    def _insert(self, db: sqlite3.Connection, records: Sequence[Record]) -> None:
+        db.executemany(
+            "INSERT INTO chunks(id, source, title, text, metadata, content_hash, vector) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET source=excluded.source, title=excluded.title, text=excluded.text, "
+            "metadata=excluded.metadata, content_hash=excluded.content_hash, vector=excluded.vector",
+            [
+                (r.id, r.source, _title(r.metadata), r.text, json.dumps(r.metadata, ensure_ascii=False, default=str),
+                 r.content_hash, np.asarray(r.vector, dtype=np.float32).tobytes())
+                for r in records
+            ],
+        )
+
+    def _set_dim(self, db: sqlite3.Connection, records: Sequence[Record]) -> None:
+        if self.dim is None and records:
+            self.dim = int(np.asarray(records[0].vector).shape[0])
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('dim', ?)", (str(self.dim),))
+
+    def replace_source(self, source: str, records: Sequence[Record], source_hash: str | None = None) -> None:
+        self._check(records)
+        if any(r.source != source for r in records):
+            raise InvalidParameter("replace_source: every record must belong to the source being replaced")
+        with self._write() as db:
+            self._set_dim(db, records)
+            db.execute("DELETE FROM chunks WHERE source = ?", (source,))
+            self._insert(db, records)
+            db.execute(
+                "INSERT INTO sources(source, hash, n_chunks, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(source) DO UPDATE SET hash=excluded.hash, n_chunks=excluded.n_chunks, updated=excluded.updated",
+                (source, source_hash, len(records), time.time()),
+            )
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        self._check(records)
+        with self._write() as db:
+            self._set_dim(db, records)
+            self._insert(db, records)
+            for source in {r.source for r in records}:
+                db.execute(
+                    "INSERT INTO sources(source, hash, n_chunks, updated) VALUES (?, NULL, 0, ?) "
+                    "ON CONFLICT(source) DO NOTHING", (source, time.time()))
+                db.execute("UPDATE sources SET n_chunks = (SELECT COUNT(*) FROM chunks WHERE source = ?) WHERE source = ?",
+                           (source, source))
+
+    def delete_source(self, source: str) -> int:
+        with self._write() as db:
+            n = db.execute("DELETE FROM chunks WHERE source = ?", (source,)).rowcount
+            db.execute("DELETE FROM sources WHERE source = ?", (source,))
+        return n
+
+    # -- reading ------------------------------------------------------------------------
+    def source_hashes(self) -> dict[str, str]:
+        return {s: h for s, h in self.db.execute("SELECT source, hash FROM sources") if h is not None}
+
+    def sources(self) -> list[dict[str, Any]]:
+        return [
+            {"source": s, "hash": h, "chunks": n, "updated": u}
+            for s, h, n, u in self.db.execute("SELECT source, hash, n_chunks, updated FROM sources ORDER BY source")
+        ]
+
+    def _where(self, filters: Filters | None) -> tuple[str, list[Any]]:
+        if not filters:
+            return "", []
+        clauses, args = [], []
+        for key, value in filters.items():
+            if not isinstance(key, str) or not _KEY.match(key):
+                raise InvalidParameter(f"invalid filter key {key!r}")
+            col = f"c.{key}" if key in _COLUMNS else f"json_extract(c.metadata, '$.{key}')"
+            values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+            if not values:
+                clauses.append("0")
+                continue
+            alts = []
+            for v in values:
+                if isinstance(v, bool) or v is None or isinstance(v, (int, float)):
+                    alts.append(f"{col} IS ?")
+                    args.append(v)
+                else:
+                    # metadata values come back as their JSON type: compare numbers given as text too
+                    alts.append(f"CAST({col} AS TEXT) = ?")
+                    args.append(str(v))
+            clauses.append("(" + " OR ".join(alts) + ")")
+        return " AND ".join(clauses), args
+
+    def count(self, filters: Filters | None = None) -> int:
+        where, args = self._where(filters)
+        sql = "SELECT COUNT(*) FROM chunks c" + (f" WHERE {where}" if where else "")
+        return int(self.db.execute(sql, args).fetchone()[0])
+
+    def _matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        version = self.version()
+        if self._cache is None or self._cache[0] != version:
+            rows = self.db.execute("SELECT rowid, vector FROM chunks ORDER BY rowid").fetchall()
+            rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            if rows:
+                mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            else:
+                mat = np.zeros((0, self.dim or 0), dtype=np.float32)
+            self._cache = (version, rowids, mat)
+        return self._cache[1], self._cache[2]
+
+    def _hits(self, scored: list[tuple[int, float]]) -> list[Hit]:
+        if not scored:
+            return []
+        ids = [r for r, _ in scored]
+        rows = {
+            r[0]: r
+            for r in self.db.execute(
+                f"SELECT rowid, id, source, text, metadata FROM chunks WHERE rowid IN ({','.join('?' * len(ids))})", ids
+            )
+        }
+        out = []
+        for rowid, score in scored:
+            r = rows.get(rowid)
+            if r is not None:
+                out.append(Hit(id=r[1], source=r[2], text=r[3], score=float(score), metadata=json.loads(r[4])))
+        return out
+
+    def _allowed(self, filters: Filters | None) -> np.ndarray | None:
+        if not filters:
+            return None
+        where, args = self._where(filters)
+        return np.fromiter((r[0] for r in self.db.execute(f"SELECT c.rowid FROM chunks c WHERE {where}", args)),
+                           dtype=np.int64)
+
+    def query(self, vector: np.ndarray, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        if k < 1:
+            raise InvalidParameter(f"k must be at least 1, got {k}")
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        rowids, mat = self._matrix()
+        if mat.shape[0] == 0:
+            return []
+        if q.shape[0] != mat.shape[1]:
+            raise InvalidParameter(f"query vector has {q.shape[0]} dimensions, the collection {mat.shape[1]}")
+        scores = mat @ q
+        allowed = self._allowed(filters)
+        if allowed is not None:
+            mask = np.isin(rowids, allowed)
+            scores = np.where(mask, scores, -np.inf)
+            k = min(k, int(mask.sum()))
+            if k == 0:
+                return []
+        k = min(k, scores.shape[0])
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return self._hits([(int(rowids[i]), float(scores[i])) for i in top])
+
+    @staticmethod
+    def fts_query(text: str) -> str:
+        """A free-text question as an FTS5 query: its words OR-ed, stopwords dropped."""
+        words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOP]
+        return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+
+    def search_text(self, text: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        if k < 1:
+            raise InvalidParameter(f"k must be at least 1, got {k}")
+        match = self.fts_query(text)
+        if not match:
+            return []
+        where, args = self._where(filters)
+        sql = (
+            "SELECT c.rowid, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+            "WHERE chunks_fts MATCH ?" + (f" AND {where}" if where else "") + " ORDER BY bm25(chunks_fts) LIMIT ?"
+        )
+        return self._hits([(r[0], r[1]) for r in self.db.execute(sql, [match, *args, k])])
+
+    def vectors_by_hash(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        hashes = [h for h in dict.fromkeys(hashes) if h]
+        for i in range(0, len(hashes), 500):
+            part = hashes[i:i + 500]
+            for h, blob in self.db.execute(
+                f"SELECT content_hash, vector FROM chunks WHERE content_hash IN ({','.join('?' * len(part))})", part
+            ):
+                out.setdefault(h, np.frombuffer(blob, dtype=np.float32).copy())
+        return out
+
+    def close(self) -> None:
+        self.db.close()

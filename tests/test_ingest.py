@@ -1,0 +1,200 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from genstack import GenstackError, load_settings
+from genstack.embeddings.fake import FakeEmbedder
+from genstack.ingest import ingest
+from genstack.retrieval import Retriever
+from genstack.stores import open_collection
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load_settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "cats.md").write_text("# Cats\n\nCats are small carnivorous mammals that purr.")
+    (d / "dogs.txt").write_text("Dogs are loyal companions and love long walks.")
+    (d / "sub").mkdir()
+    (d / "sub" / "fish.md").write_text("# Fish\n\nFish live in water and breathe with gills.")
+    return d
+
+
+def run(corpus, settings, emb=None, **kw):
+    return ingest([corpus], "c", settings=settings, embedder=emb or FakeEmbedder(), **kw)
+
+
+def test_first_ingest_adds_every_file(corpus, settings):
+    r = run(corpus, settings)
+    assert (r.added, r.updated, r.unchanged, r.failed) == (3, 0, 0, [])
+    assert r.chunks == 3
+    store = open_collection("c", settings)
+    assert store.count() == 3 and len(store.source_hashes()) == 3
+
+
+def test_rerun_does_no_work_for_unchanged_files(corpus, settings):
+    run(corpus, settings)
+    emb = FakeEmbedder()
+    r = run(corpus, settings, emb)
+    assert (r.added, r.updated, r.unchanged, r.chunks) == (0, 0, 3, 0)
+    assert emb.calls == 0
+
+
+def test_changed_file_replaces_its_chunks(corpus, settings):
+    run(corpus, settings)
+    (corpus / "dogs.txt").write_text("Dogs bark.\n\nThey also fetch sticks.")
+    r = run(corpus, settings)
+    assert (r.added, r.updated, r.unchanged) == (0, 1, 2)
+    ret = Retriever("c", settings, embedder=FakeEmbedder())
+    hits = ret.search("dogs", k=10, mode="bm25")
+    assert [h.text for h in hits] == ["Dogs bark.\n\nThey also fetch sticks."]
+
+
+def test_unchanged_chunks_of_a_changed_file_are_not_embedded_again(tmp_path, settings):
+    d = tmp_path / "big"
+    d.mkdir()
+    paras = [f"Paragraph {i} " + "word " * 40 for i in range(10)]
+    (d / "long.md").write_text("\n\n".join(paras))
+    emb = FakeEmbedder()
+    ingest([d], "c", settings=settings, embedder=emb, chunk_size=60, overlap=0)
+    first = emb.calls
+    (d / "long.md").write_text("\n\n".join(paras + ["A new last paragraph."]))
+    emb2 = FakeEmbedder()
+    r = ingest([d], "c", settings=settings, embedder=emb2, chunk_size=60, overlap=0)
+    assert r.updated == 1 and first >= 10
+    assert emb2.calls < first  # only the chunks whose text changed were embedded
+
+
+def test_prune_removes_deleted_files_only_when_asked(corpus, settings):
+    run(corpus, settings)
+    (corpus / "sub" / "fish.md").unlink()
+    assert run(corpus, settings).removed == 0
+    assert open_collection("c", settings).count() == 3
+    r = run(corpus, settings, prune=True)
+    assert r.removed == 1
+    assert open_collection("c", settings).count() == 2
+
+
+def test_failures_are_reported_and_the_rest_completes(corpus, settings):
+    (corpus / "broken.json").write_text('{"text": ')
+    (corpus / "empty.md").write_text("")
+    r = run(corpus, settings)
+    assert r.added == 3 and not r.ok
+    reasons = dict(r.failed)
+    assert "invalid JSON" in reasons[str(corpus / "broken.json")]
+    assert reasons[str(corpus / "empty.md")] == "the file is empty"
+
+
+def test_a_file_that_breaks_keeps_what_was_stored(corpus, settings):
+    run(corpus, settings)
+    (corpus / "dogs.txt").write_bytes(b"\x00\x00binary now")
+    r = run(corpus, settings)
+    assert len(r.failed) == 1
+    assert open_collection("c", settings).count() == 3  # the old dogs chunk is still there
+
+
+def test_nothing_to_ingest_is_an_error_and_creates_nothing(tmp_path, settings):
+    with pytest.raises(GenstackError, match="nothing to ingest"):
+        ingest([tmp_path / "missing"], "c", settings=settings, embedder=FakeEmbedder())
+    assert not (settings.data_dir / "collections" / "c").exists()
+
+
+def test_chunk_metadata_and_provenance(corpus, settings):
+    run(corpus, settings)
+    ret = Retriever("c", settings, embedder=FakeEmbedder())
+    hit = ret.search("gills", k=1, mode="bm25")[0]
+    m = hit.metadata
+    assert m["source"] == str((corpus / "sub" / "fish.md").resolve())
+    assert m["title"] == "Fish" and m["heading_path"] == "Fish"
+    assert len(m["content_hash"]) == 64 and len(m["file_hash"]) == 64
+    assert (m["start"], m["end"]) == (0, len("# Fish\n\nFish live in water and breathe with gills."))
+
+
+def test_retrieval_modes_and_filters(corpus, settings):
+    run(corpus, settings)
+    ret = Retriever("c", settings, embedder=FakeEmbedder())
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = ret.search("cats purr", k=3, mode=mode)
+        assert hits[0].metadata["title"] == "Cats", mode
+        only_fish = ret.search("cats purr", k=3, mode=mode, filters={"title": "Fish"})
+        assert {h.metadata["title"] for h in only_fish} <= {"Fish"}, mode
+
+
+def test_embedder_mismatch_is_refused(corpus, settings):
+    run(corpus, settings)
+    from genstack import InvalidParameter
+
+    with pytest.raises(InvalidParameter, match="built with embedder fake"):
+        ingest([corpus], "c", settings=settings, embedder=FakeEmbedder(dim=32))
+
+
+@pytest.mark.integration
+def test_sigkill_mid_ingest_leaves_a_consistent_store_and_rerun_completes(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(40):
+        (docs / f"doc{i:02d}.md").write_text(f"# Doc {i}\n\n" + "\n\n".join(f"Paragraph {j} of document {i}." for j in range(6)))
+    data = tmp_path / "data"
+    script = textwrap.dedent(f"""
+        import sys, time
+        from genstack import load_settings
+        from genstack.embeddings.fake import FakeEmbedder
+        from genstack.ingest import ingest
+
+        class Slow(FakeEmbedder):
+            def embed(self, texts):
+                time.sleep(0.05)
+                return super().embed(texts)
+
+        def progress(event, data):
+            if event == "file":
+                print("stored", data["path"], flush=True)
+
+        ingest([{str(docs)!r}], "k", settings=load_settings(data_dir={str(data)!r}), embedder=Slow(),
+               chunk_size=16, overlap=0, progress=progress)
+    """)
+    import genstack.ingest as gi
+
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    stored = 0
+    deadline = time.time() + 60
+    while stored < 5 and time.time() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("stored"):
+            stored += 1
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    settings = load_settings(data_dir=data)
+    store = open_collection("k", settings)
+    # consistent: every recorded source has exactly its chunks, and no chunk lacks a source
+    for s in store.sources():
+        assert store.count({"source": s["source"]}) == s["chunks"] > 0
+    assert store.count() == sum(s["chunks"] for s in store.sources())
+    done_before = len(store.sources())
+    assert 5 <= done_before < 40
+    store.close()
+    # re-run completes: no duplicates, nothing lost
+    r = ingest([docs], "k", settings=settings, embedder=FakeEmbedder(), chunk_size=16, overlap=0)
+    assert r.unchanged == done_before and r.added == 40 - done_before
+    fresh = load_settings(data_dir=tmp_path / "fresh")
+    ingest([docs], "k", settings=fresh, embedder=FakeEmbedder(), chunk_size=16, overlap=0)
+    a, b = open_collection("k", settings), open_collection("k", fresh)
+    assert a.count() == b.count()
+    ids = [r[0] for r in a.db.execute("SELECT id FROM chunks")]
+    assert len(ids) == len(set(ids))
+    assert gi.DEFAULT_CHUNK_SIZE > 16  # the test used a small size on purpose
