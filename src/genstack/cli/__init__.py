@@ -15,7 +15,7 @@ __all__ = ["main", "app"]
 def _build_app():
     import typer
 
-    from . import config_cmd, generate, ingest_cmd, models
+    from . import config_cmd, eval_cmd, generate, ingest_cmd, models
 
     app = typer.Typer(
         name="genstack",
@@ -28,6 +28,7 @@ def _build_app():
     generate.register(app)
     ingest_cmd.register(app)
     app.add_typer(models.app, name="models")
+    app.add_typer(eval_cmd.app, name="eval")
     app.add_typer(config_cmd.app, name="config")
     return app
 

@@ -1,0 +1,1 @@
+"""Evaluation: retrieval metrics on BEIR-format data (more tasks to come)."""
