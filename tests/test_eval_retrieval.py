@@ -42,7 +42,7 @@ def beir(tmp_path):
         "\n".join(json.dumps({"_id": q, "text": t}) for q, t in [("q1", "which animal purrs"), ("q2", "fetch sticks"), ("q3", "unused")])
     )
     (d / "qrels").mkdir()
-    (d / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    (d / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nquery-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
     return d
 
 

@@ -56,6 +56,8 @@ def load_beir(root: str | Path, split: str = "test") -> BeirData:
         if header is None:
             raise GenstackError(f"{qrels_file} is empty")
         for n, row in enumerate(rows, start=2):
+            if row == header or not row:  # some exports repeat the header line
+                continue
             if len(row) < 3:
                 raise GenstackError(f"{qrels_file} line {n}: expected query-id, corpus-id, score")
             try:

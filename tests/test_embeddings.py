@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from genstack import InvalidParameter
+from genstack.embeddings import get_embedder
+from genstack.embeddings.fake import FakeEmbedder
+
+
+@pytest.mark.unit
+def test_fake_embedder_is_deterministic_normalised_and_semantic():
+    e = FakeEmbedder()
+    a = e.embed(["the cat sat", "the cat sat", "quantum chromodynamics"])
+    assert a.shape == (3, 64) and a.dtype == np.float32
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(a[0], a[1])
+    b = FakeEmbedder().embed(["a cat sat down"])[0]
+    assert float(b @ a[0]) > float(b @ a[2])
+
+
+@pytest.mark.unit
+def test_get_embedder_names():
+    assert get_embedder("fake:16").dim == 16
+    with pytest.raises(InvalidParameter, match="unknown embedder"):
+        get_embedder("nope")
+    with pytest.raises(InvalidParameter, match="not an embedder"):
+        get_embedder("smollm2-135m-instruct")
+    with pytest.raises(InvalidParameter):
+        get_embedder("fake:x")
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    e = get_embedder("minilm-l6-v2")
+    e.warm_up()
+    return e
+
+
+@pytest.mark.integration
+def test_minilm_embeds_batches_of_unit_vectors(minilm):
+    v = minilm.embed(["A man is eating food.", "A man is eating a piece of bread.", "The new movie is awesome."])
+    assert v.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert v[0] @ v[1] > 0.6 > v[0] @ v[2]
+
+
+@pytest.mark.integration
+def test_minilm_tokenizer_offsets_are_wordpieces(minilm):
+    text = "Tokenization splits unbelievable words."
+    offs = minilm.offsets(text)
+    assert len(offs) > len(text.split())  # word pieces, not words
+    assert all(0 <= a < b <= len(text) for a, b in offs)
+
+
+@pytest.mark.slow
+def test_onnx_fp32_matches_sentence_transformers(minilm, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from genstack.embeddings.onnx import OnnxEmbedder
+
+    texts = ["short", "a somewhat longer sentence about retrieval", "word " * 400]
+    ref = minilm.embed(texts)
+    fp32 = OnnxEmbedder(minilm.path, quantize=False, cache_dir=tmp_path).embed(texts)
+    assert np.allclose(fp32, ref, atol=1e-4)
+    int8 = OnnxEmbedder(minilm.path, quantize=True, cache_dir=tmp_path).embed(texts)
+    assert (int8 * ref).sum(1).min() > 0.97
