@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ._files import sha256_file
 from .config import Settings, load_settings
 from .documents import LoaderOptions, LoadError, load_file, walk_paths
 from .documents.splitter import Chunk, Splitter
@@ -61,14 +62,6 @@ class IngestReport:
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
             "chunks": self.chunks, "embedded": self.embedded, "seconds": round(self.seconds, 3),
         }
-
-
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def embed_input(chunk: Chunk) -> str:
@@ -163,7 +156,7 @@ def ingest(
             source = str(path.resolve())
             seen.add(source)
             try:
-                digest = file_hash(path)
+                digest = sha256_file(path)
             except OSError as exc:
                 report.failed.append((str(path), exc.strerror or str(exc)))
                 emit("file", {"path": source, "status": "failed"})

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any
 
 from ..config import Settings, load_settings
-from ..errors import BackendNotFound, InvalidParameter
+from ..errors import InvalidParameter
+from ..plugins import load_plugin
 from .base import Embedder
 
 __all__ = ["Embedder", "get_embedder"]
@@ -18,15 +18,7 @@ _BUILTIN = {
 
 
 def _backend(name: str) -> type:
-    import importlib
-
-    for ep in entry_points(group="genstack.embedders"):
-        if ep.name == name:
-            return ep.load()
-    if name in _BUILTIN:
-        module, _, attr = _BUILTIN[name].partition(":")
-        return getattr(importlib.import_module(module), attr)
-    raise BackendNotFound(f"no embedder backend named {name!r} is installed")
+    return load_plugin("genstack.embedders", name, _BUILTIN, what="embedder backend")
 
 
 def get_embedder(name: str | None = None, *, settings: Settings | None = None, **options: Any) -> Embedder:

@@ -7,24 +7,22 @@ gives. Nothing is ever downloaded at run time.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import importlib.util
 import json
 import os
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from ..config import Settings, load_settings
 from ..errors import (
-    BackendNotFound,
     InvalidParameter,
     ModelIntegrityError,
     ModelNotFound,
     ModelNotInstalled,
 )
+from .._files import sha256_file as _hash_file
+from ..plugins import load_plugin
 from .formats import check_format
 
 if TYPE_CHECKING:
@@ -142,14 +140,6 @@ def spec_paths(spec: ModelSpec, settings: Settings) -> tuple[Path, Path]:
     return path, weights
 
 
-def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify_sha256(path: Path, expected: str | None, cache_file: Path | None) -> str:
     """Return the file's sha256, checking it against ``expected``.
 
@@ -215,16 +205,8 @@ _BUILTIN_BACKENDS = {
 
 
 def load_backend(name: str) -> type:
-    """Find a backend class by name through the ``genstack.backends`` entry points."""
-    for ep in entry_points(group="genstack.backends"):
-        if ep.name == name:
-            return ep.load()
-    if name in _BUILTIN_BACKENDS:  # running from a source tree that was never installed
-        module, _, attr = _BUILTIN_BACKENDS[name].partition(":")
-        return getattr(importlib.import_module(module), attr)
-    names = sorted({ep.name for ep in entry_points(group="genstack.backends")} | set(_BUILTIN_BACKENDS))
-    raise BackendNotFound(f"no backend named {name!r} is installed (available: {', '.join(names)})")
-
+    """Find a generator backend class by name through the ``genstack.backends`` entry points."""
+    return load_plugin("genstack.backends", name, _BUILTIN_BACKENDS)
 
 
 def get_model(name_or_path: str | None = None, *, settings: Settings | None = None, **options: Any) -> "Model":
