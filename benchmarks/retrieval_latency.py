@@ -1,0 +1,104 @@
+"""Query latency of dense, BM25 and hybrid retrieval at 5k and 100k chunks.
+
+    python benchmarks/retrieval_latency.py [--data DIR --collection NAME] [--sizes 5000 100000]
+
+Real SciFact chunks are the seed: the script ingests the SciFact corpus (or
+reuses a collection already ingested with --data/--collection) and builds a
+collection of each size by cycling through the real chunks; copies after the
+first get their vector jittered (Gaussian noise, renormalised) so the dense
+scan sees no exact duplicates. Each query is a SciFact test query, timed end
+to end as a user sees it: query embedding, search, reading the hits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SCIFACT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "retrieval" / "scifact"
+
+
+def seed_collection(args):
+    from genstack import load_settings
+
+    if args.data:
+        return load_settings(data_dir=args.data), args.collection
+    from genstack.documents import LoaderOptions
+    from genstack.ingest import ingest
+
+    settings = load_settings(data_dir=Path(__file__).parent / "out" / "data")
+    ingest([SCIFACT / "corpus.jsonl"], "scifact", settings=settings, loader_options=LoaderOptions())
+    return settings, "scifact"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", help="data dir holding an ingested SciFact collection")
+    ap.add_argument("--collection", default="scifact")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[5000, 100000])
+    ap.add_argument("--queries", type=int, default=200)
+    args = ap.parse_args()
+    if not SCIFACT.is_dir():
+        sys.exit(f"SciFact not found at {SCIFACT}")
+
+    from genstack import load_settings
+    from genstack.embeddings import get_embedder
+    from genstack.evaluation.retrieval import load_beir
+    from genstack.retrieval import Retriever
+    from genstack.stores import open_collection
+    from genstack.stores.base import Record
+
+    settings, name = seed_collection(args)
+    src = open_collection(name, settings)
+    rows = src.db.execute("SELECT id, source, text, metadata, content_hash, vector FROM chunks ORDER BY rowid").fetchall()
+    embedder_name = src.embedder
+    src.close()
+    queries = list(load_beir(SCIFACT, "test").queries.values())[: args.queries]
+    embedder = get_embedder(embedder_name, settings=settings)
+    embedder.warm_up()
+    rng = np.random.default_rng(0)
+    print(f"seed: {len(rows)} real chunks from {name!r}; {len(queries)} queries; embedder {embedder_name}")
+    print("| chunks | mode | p50 ms | p95 ms | mean ms |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = load_settings(data_dir=tmp)
+        for size in args.sizes:
+            store = open_collection(f"n{size}", bench, create=True, embedder=embedder_name, dim=embedder.dim)
+            batch = []
+            for i in range(size):
+                rid, source, text, meta, chash, blob = rows[i % len(rows)]
+                vec = np.frombuffer(blob, dtype=np.float32)
+                if i >= len(rows):
+                    vec = vec + rng.normal(0, 0.02, vec.shape[0]).astype(np.float32)
+                    vec /= np.linalg.norm(vec)
+                batch.append(Record(f"{rid}#{i}", f"{source}#{i // len(rows)}", text, vec, json.loads(meta), chash))
+                if len(batch) == 5000:
+                    store.upsert(batch)
+                    batch = []
+            if batch:
+                store.upsert(batch)
+            store.close()
+            r = Retriever(f"n{size}", bench, embedder=embedder)
+            r.search(queries[0], k=10, mode="hybrid")  # load the matrix once
+            for mode in ("dense", "bm25", "hybrid"):
+                times = []
+                for q in queries:
+                    t = time.perf_counter()
+                    r.search(q, k=10, mode=mode)
+                    times.append(1000 * (time.perf_counter() - t))
+                times.sort()
+                p95 = times[int(0.95 * (len(times) - 1))]
+                print(f"| {size:,} | {mode} | {statistics.median(times):.1f} | {p95:.1f} | {statistics.mean(times):.1f} |",
+                      flush=True)
+            r.close()
+
+
+if __name__ == "__main__":
+    main()
