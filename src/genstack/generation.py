@@ -223,7 +223,9 @@ class TextStream:
                  prompt: str | None = None):
         self._chunks = chunks
         self._parts: list[str] = []
-        self._model, self._seed, self._prompt = model, seed, prompt
+        self._model, self._seed = model, seed
+        #: the exact text sent to the model (the rendered chat template for chat requests)
+        self.prompt = prompt
         self.completion: Completion | None = None
 
     def __iter__(self) -> Iterator[str]:
@@ -239,7 +241,7 @@ class TextStream:
                 usage = chunk.usage
         self.completion = Completion(
             text="".join(self._parts), finish_reason=finish, usage=usage,
-            model=self._model, seed=self._seed, prompt=self._prompt,
+            model=self._model, seed=self._seed, prompt=self.prompt,
         )
 
     def collect(self) -> Completion:

@@ -104,7 +104,7 @@ def ingest(
     if not isinstance(embedder, Embedder):
         embedder = get_embedder(embedder, settings=settings)
     splitter = Splitter(
-        _Offsets(embedder),
+        embedder,  # splits with the embedder's own tokenizer (its offsets() method)
         chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
         overlap=DEFAULT_OVERLAP if overlap is None else overlap,
     )
@@ -194,13 +194,3 @@ def ingest(
         store.close()
         report.seconds = time.perf_counter() - t0
     return report
-
-
-class _Offsets:
-    """Adapts an embedder's tokenizer to the splitter's TokenCounter protocol."""
-
-    def __init__(self, embedder: Embedder):
-        self.embedder = embedder
-
-    def offsets(self, text: str) -> list[tuple[int, int]]:
-        return self.embedder.offsets(text)

@@ -82,7 +82,7 @@ class ChatRepl:
             sys.stderr.write(f"(trimmed {dropped} old message(s) to fit the {n_ctx}-token window)\n")
         stream = self.model.stream(messages=msgs, params=self.params, on_overflow="clamp")
         if self.show_prompt:
-            sys.stderr.write("----- prompt -----\n" + (stream._prompt or "") + "\n------------------\n")
+            sys.stderr.write("----- prompt -----\n" + (stream.prompt or "") + "\n------------------\n")
         for piece in stream:
             out.write(piece)
             out.flush()

@@ -91,7 +91,7 @@ def generate(
     else:
         stream = m.stream(prompt, params=params)
     if show_prompt:
-        _show_prompt(stream._prompt or "")
+        _show_prompt(stream.prompt or "")
     if json_out:
         done = stream.collect()
         out = done.to_dict()
