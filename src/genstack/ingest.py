@@ -36,7 +36,7 @@ __all__ = ["IngestReport", "ingest", "DEFAULT_CHUNK_SIZE", "DEFAULT_OVERLAP"]
 
 DEFAULT_CHUNK_SIZE = 200
 DEFAULT_OVERLAP = 32
-EMBED_BATCH = 64
+EMBED_BATCH = 256  # chunks per embed call: the embedder sorts each call by length, so bigger calls pad less
 
 
 @dataclass

@@ -22,7 +22,7 @@ __all__ = ["SentenceTransformerEmbedder"]
 
 
 class SentenceTransformerEmbedder(Embedder):
-    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None, batch_size: int = 32,
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None, batch_size: int = 8,
                  threads: int | None = None, **_ignored):
         self.path = Path(path)
         self.name = name or self.path.name

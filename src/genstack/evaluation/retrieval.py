@@ -107,6 +107,7 @@ def evaluate_beir(
     embedder: str | None = None,
     collection: str | None = None,
     chunk_size: int | None = None,
+    overlap: int | None = None,
     depth: int = 100,
     progress=None,
 ) -> dict:
@@ -121,7 +122,7 @@ def evaluate_beir(
     data = load_beir(root, split)
     name = collection or f"beir-{Path(root).resolve().name}"
     t0 = time.perf_counter()
-    report = ingest([data.corpus], name, settings=settings, embedder=embedder, chunk_size=chunk_size,
+    report = ingest([data.corpus], name, settings=settings, embedder=embedder, chunk_size=chunk_size, overlap=overlap,
                     loader_options=LoaderOptions(text_field="text"), progress=progress)
     if report.failed:
         raise GenstackError(f"could not ingest the corpus: {report.failed[0][1]}")
