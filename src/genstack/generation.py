@@ -179,8 +179,13 @@ class GenerationRequest:
     params: SamplingParams = field(default_factory=SamplingParams)
     #: "error" raises when prompt + max_tokens overflow the window; "clamp" lowers max_tokens
     on_overflow: Literal["error", "clamp"] = "error"
+    #: a JSON Schema the output must satisfy; backends that can constrain decoding
+    #: (llama.cpp grammars) do so, and :func:`genstack.prompts.parse_json` validates the result
+    json_schema: dict | None = None
 
     def __post_init__(self) -> None:
+        if self.json_schema is not None and not isinstance(self.json_schema, dict):
+            raise InvalidParameter("json_schema must be a JSON object (a dict)")
         if (self.prompt is None) == (self.messages is None):
             raise InvalidParameter("give either a prompt or messages, not both or neither")
         if self.messages is not None:

@@ -61,6 +61,16 @@ class Model(ABC):
     def warm_up(self) -> None:
         """Load weights now rather than on the first request."""
 
+    def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """Log-probability of each continuation after ``prompt`` (summed over its tokens).
+
+        Used for label scoring (sentiment, zero-shot classification) and
+        multiple-choice evaluation. Backends without logits raise.
+        """
+        from ..errors import GenstackError
+
+        raise GenstackError(f"model {self.name!r} cannot score continuations (it exposes no logits)")
+
     # -- conveniences built on execute() ---------------------------------------
     def stream(
         self,
@@ -69,6 +79,7 @@ class Model(ABC):
         messages: Sequence[Message | dict] | None = None,
         params: SamplingParams | None = None,
         on_overflow: str = "error",
+        json_schema: dict | None = None,
         **overrides,
     ) -> TextStream:
         """Stream text pieces; ``.completion`` is set once the stream is exhausted."""
@@ -81,6 +92,7 @@ class Model(ABC):
             messages=tuple(as_messages(messages)) if messages is not None else None,
             params=params,
             on_overflow=on_overflow,  # type: ignore[arg-type]
+            json_schema=json_schema,
         )
         rendered = prompt if prompt is not None else self.render_chat(request.messages or ())
         return TextStream(self.execute(request), model=self.name, seed=params.seed, prompt=rendered)

@@ -73,6 +73,18 @@ class FakeChatModel(Model):
             last = request.prompt or ""
         return f"You said: {last}"
 
+    def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """Log-probabilities for label scoring: the reply the script would give next
+        decides; a continuation it starts with scores -0.1, one it contains -1,
+        any other -5 (per word)."""
+        reply = self._reply(GenerationRequest(prompt=prompt)).strip().lower()
+        out = []
+        for c in continuations:
+            c_low = c.strip().lower()
+            n = max(1, len(c.split()))
+            out.append(-0.1 * n if reply.startswith(c_low) else (-1.0 * n if c_low in reply else -5.0 * n))
+        return out
+
     def execute(self, request: GenerationRequest) -> Iterator[Chunk]:
         self.requests.append(request)
         prompt = request.prompt if request.prompt is not None else self.render_chat(request.messages or ())

@@ -187,10 +187,12 @@ class LlamaCppModel(Model):
         matcher = StopMatcher(p.stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         n_out, finish = 0, "length"
+        grammar = self._grammar(request.json_schema) if request.json_schema is not None else None
         with self._lock:
             llm.set_seed(int(p.seed if p.seed is not None else 0))
             gen = llm.generate(
                 tokens,
+                grammar=grammar,
                 temp=0.0 if p.is_greedy else p.temperature,
                 top_k=p.top_k,
                 top_p=p.top_p,
@@ -218,3 +220,63 @@ class LlamaCppModel(Model):
         if matcher.stopped:
             finish = "stop"
         yield Chunk(tail, finish_reason=finish, usage=Usage(len(tokens), n_out))  # type: ignore[arg-type]
+
+    def _grammar(self, schema: dict):
+        """A llama.cpp grammar that only admits JSON valid for ``schema`` (cached per schema)."""
+        import json
+
+        from llama_cpp import LlamaGrammar
+
+        key = json.dumps(schema, sort_keys=True)
+        cache = self.__dict__.setdefault("_grammars", {})
+        if key not in cache:
+            try:
+                cache[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+            except Exception as exc:  # the converter raises bare exceptions on unsupported schemas
+                raise InvalidParameter(f"this JSON schema cannot be turned into a grammar: {exc}") from None
+        return cache[key]
+
+    # -- scoring -------------------------------------------------------------------
+    def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """Summed log-probabilities of each continuation after ``prompt``.
+
+        The prompt is evaluated once; each continuation is then fed token by
+        token from that point (the KV cache is rewound between them).
+        """
+        ctx_tokens = self.tokenize(prompt)
+        if not ctx_tokens:
+            raise InvalidParameter("the prompt is empty")
+        llm = self.llama
+        out: list[float] = []
+        with self._lock:
+            llm.reset()
+            llm.eval(ctx_tokens)
+            first = self._last_logprobs()
+            base = llm.n_tokens
+            for cont in continuations:
+                toks = llm.tokenize(cont.encode("utf-8"), add_bos=False, special=False)
+                if not toks:
+                    out.append(0.0)
+                    continue
+                if base + len(toks) > self._n_ctx:
+                    raise InvalidParameter("prompt and continuation do not fit the context window")
+                total, lp = 0.0, first
+                for j, t in enumerate(toks):
+                    total += float(lp[t])
+                    if j + 1 < len(toks):
+                        llm.eval([t])
+                        lp = self._last_logprobs()
+                out.append(total)
+                llm.n_tokens = base  # rewind: the next eval drops the KV entries past the prompt
+            llm.reset()
+        return out
+
+    def _last_logprobs(self):
+        import numpy as np
+        import llama_cpp
+
+        llm = self.llama
+        ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        logits = np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).astype(np.float64)
+        m = logits.max()
+        return logits - (m + np.log(np.exp(logits - m).sum()))

@@ -1,0 +1,67 @@
+"""Structured output: JSON that is valid for a JSON Schema.
+
+The schema is checked before any generation (``load_schema``); backends that
+can constrain decoding (llama.cpp, with a grammar built from the schema) only
+produce text the schema admits, and :func:`parse_json` validates the result
+in every case, so a remote backend or a run cut short by ``max_tokens`` is
+reported instead of returning broken JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import GenstackError, InvalidParameter
+
+__all__ = ["load_schema", "check_schema", "parse_json", "StructuredOutputError"]
+
+
+class StructuredOutputError(GenstackError):
+    exit_code = 1
+
+
+def check_schema(schema: Any, where: str = "the schema") -> dict:
+    if not isinstance(schema, dict):
+        raise InvalidParameter(f"{where} must be a JSON object, got {type(schema).__name__}")
+    from jsonschema import SchemaError
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        path = "/".join(str(p) for p in exc.path)
+        raise InvalidParameter(f"{where} is not a valid JSON Schema: {exc.message}" + (f" (at {path})" if path else "")) from None
+    return schema
+
+
+def load_schema(path: str | Path) -> dict:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidParameter(f"schema file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidParameter(f"cannot read schema file {p}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter(f"{p} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return check_schema(data, str(p))
+
+
+def parse_json(text: str, schema: dict | None = None) -> Any:
+    """Parse ``text`` as JSON and validate it against ``schema``; raise StructuredOutputError if it fails."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StructuredOutputError(f"the model's output is not valid JSON ({exc.msg} at character {exc.pos}); "
+                                    "if it was cut short, raise --max-tokens") from None
+    if schema is not None:
+        from jsonschema import ValidationError, validate
+
+        try:
+            validate(value, schema)
+        except ValidationError as exc:
+            path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+            raise StructuredOutputError(f"the model's output does not match the schema at {path}: {exc.message}") from None
+    return value
