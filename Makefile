@@ -25,10 +25,10 @@ demo: install
 	$(BIN)/genstack models list
 	@echo "== one answer, greedy (the same every run)"
 	$(BIN)/genstack generate "What is the capital of France?" --greedy --max-tokens 32
-	@echo "== sampled with a seed, streamed"
-	$(BIN)/genstack generate "Write a haiku about the sea." --seed 7 --max-tokens 48
-	@echo "== a scripted chat"
-	printf 'My name is Ada.\nWhat is my name?\n/exit\n' | $(BIN)/genstack chat --greedy --max-tokens 48
+	@echo "== documents in, grounded answers out: the sample corpus, three questions"
+	$(BIN)/genstack demo
+	@echo "== a classic task"
+	$(BIN)/genstack task sentiment "I love using Generative AI"
 
 # Exit code 5 (no tests collected) is a failure: a suite that runs nothing is broken.
 test: install

@@ -41,6 +41,11 @@ def rrf(lists: Sequence[Sequence[Hit]], k: int, rrf_k: int = RRF_K, weights: Seq
     return out
 
 
+def _with_similarity(h: Hit, sim: float | None) -> Hit:
+    h.similarity = None if sim is None else float(sim)
+    return h
+
+
 @dataclass
 class Retriever:
     """Search one collection. Opens the store and embedder once; reuse it for many queries."""
@@ -73,9 +78,17 @@ class Retriever:
             return self.store.search_text(query, k, filters)
         qv = self.embedder.embed_queries([query])[0]
         if mode == "dense":
-            return self.store.query(qv, k, filters)
+            return [_with_similarity(h, h.score) for h in self.store.query(qv, k, filters)]
         depth = max(self.depth, k)
-        return rrf([self.store.query(qv, depth, filters), self.store.search_text(query, depth, filters)], k, self.rrf_k)
+        dense = self.store.query(qv, depth, filters)
+        fused = rrf([dense, self.store.search_text(query, depth, filters)], k, self.rrf_k)
+        sims = {h.id: h.score for h in dense}
+        return [_with_similarity(h, sims.get(h.id)) for h in fused]
+
+    def best_similarity(self, query: str, filters: Filters | None = None) -> float:
+        """The highest cosine similarity between the query and any chunk (0 for an empty collection)."""
+        hits = self.store.query(self.embedder.embed_queries([query])[0], 1, filters)
+        return float(hits[0].score) if hits else 0.0
 
     def close(self) -> None:
         self.store.close()

@@ -15,7 +15,7 @@ __all__ = ["main", "app"]
 def _build_app():
     import typer
 
-    from . import config_cmd, eval_cmd, generate, ingest_cmd, models
+    from . import config_cmd, demo_cmd, eval_cmd, generate, ingest_cmd, models, rag_cmd, task_cmd
 
     app = typer.Typer(
         name="genstack",
@@ -27,6 +27,9 @@ def _build_app():
     )
     generate.register(app)
     ingest_cmd.register(app)
+    rag_cmd.register(app)
+    demo_cmd.register(app)
+    app.add_typer(task_cmd.app, name="task")
     app.add_typer(models.app, name="models")
     app.add_typer(eval_cmd.app, name="eval")
     app.add_typer(config_cmd.app, name="config")

@@ -33,12 +33,13 @@ def _parse_value(key: str, raw: str):
 
 class ChatRepl:
     def __init__(self, model: Model, params: SamplingParams, *, system: str | None = None,
-                 show_prompt: bool = False):
+                 show_prompt: bool = False, store=None, session=None):
         self.model = model
         self.params = params
         self.system = system
-        self.history: list[Message] = []
         self.show_prompt = show_prompt
+        self.store, self.session = store, session  # a SessionStore and Session to save turns to
+        self.history: list[Message] = session.history() if session is not None else []
 
     def messages(self) -> list[Message]:
         return ([Message("system", self.system)] if self.system else []) + self.history
@@ -89,6 +90,8 @@ class ChatRepl:
         out.write("\n")
         assert stream.completion is not None
         self.history += [Message("user", text), Message("assistant", stream.completion.text)]
+        if self.store is not None and self.session is not None:
+            self.store.add_exchange(self.session, text, stream.completion.text)
 
     def run(self, inp: TextIO, out: TextIO) -> int:
         interactive = inp.isatty()

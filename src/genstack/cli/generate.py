@@ -67,6 +67,7 @@ def generate(
     n_ctx: Optional[int] = N_CTX,
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print the exact prompt sent, on stderr."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object: text, finish_reason, usage."),
+    json_schema: Optional[str] = typer.Option(None, "--json-schema", help="Only output JSON valid for this JSON Schema file (grammar-constrained)."),
 ) -> None:
     """Generate text from a prompt, streamed to stdout.
 
@@ -81,17 +82,32 @@ def generate(
     if not prompt.strip():
         raise InvalidParameter("the prompt is empty")
     params = _params(temperature, top_k, top_p, min_p, repeat_penalty, max_tokens, seed, greedy, stop)
+    schema = None
+    if json_schema is not None:
+        from ..prompts.structured import load_schema
+
+        schema = load_schema(json_schema)
     m = _load(model, n_ctx)
     chat = getattr(m, "is_chat", True) and not raw
     if system and not chat:
         raise InvalidParameter("--system needs a chat model and cannot be combined with --raw")
     if chat:
         msgs = ([Message("system", system)] if system else []) + [Message("user", prompt)]
-        stream = m.stream(messages=msgs, params=params)
+        stream = m.stream(messages=msgs, params=params, json_schema=schema)
     else:
-        stream = m.stream(prompt, params=params)
+        stream = m.stream(prompt, params=params, json_schema=schema)
     if show_prompt:
         _show_prompt(stream.prompt or "")
+    if schema is not None:
+        from ..errors import GenstackError
+        from ..prompts.structured import parse_json
+
+        done = stream.collect()
+        if done.finish_reason == "length":
+            raise GenstackError(f"the JSON was cut off at --max-tokens {params.max_tokens}; raise it")
+        value = parse_json(done.text, schema)
+        _common.print_json({**done.to_dict(), "json": value} if json_out else value)
+        return
     if json_out:
         done = stream.collect()
         out = done.to_dict()
@@ -128,12 +144,38 @@ def chat(
     stop: Optional[List[str]] = STOP,
     n_ctx: Optional[int] = N_CTX,
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print each exact prompt sent, on stderr."),
+    collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Chat over this collection (multi-turn RAG, with citations)."),
+    session: Optional[str] = typer.Option(None, "--session", help="Resume (or create) this saved session; see `genstack sessions list`."),
+    k: int = typer.Option(4, "--k", "-k", help="With --collection: chunks to retrieve per turn."),
+    mode: str = typer.Option("hybrid", "--mode", help="With --collection: dense, bm25 or hybrid."),
+    template: Optional[str] = typer.Option(None, "--template", help="With --collection: the ask template (zero_shot, few_shot, cot, FILE.toml)."),
 ) -> None:
-    """Chat interactively, with streaming; history is trimmed to fit the window."""
+    """Chat interactively, with streaming; history is trimmed to fit the window.
+
+    With --collection every turn is answered from the collection: follow-up
+    questions are rewritten into standalone searches using the history, and
+    answers cite their sources. Conversations are saved when --collection or
+    --session is given, and resumed with --session ID.
+    """
     from .chat_repl import ChatRepl
 
     params = _params(temperature, top_k, top_p, min_p, repeat_penalty, max_tokens, seed, greedy, stop)
-    repl = ChatRepl(_load(model, n_ctx), params, system=system, show_prompt=show_prompt)
+    if collection:
+        from .rag_cmd import rag_chat
+
+        raise typer.Exit(rag_chat(collection, session, model, n_ctx, k, mode, template, None, 3,
+                                  min(max_tokens, 256), show_prompt))
+    store = sess = None
+    if session:
+        from ..rag.sessions import SessionStore
+
+        store = SessionStore(_common.settings())
+        sess = store.get_or_create(session)
+        if sess.collection:
+            from ..errors import InvalidParameter
+
+            raise InvalidParameter(f"session {sess.id} is a chat over collection {sess.collection!r}; add --collection {sess.collection}")
+    repl = ChatRepl(_load(model, n_ctx), params, system=system, show_prompt=show_prompt, store=store, session=sess)
     raise typer.Exit(repl.run(sys.stdin, sys.stdout))
 
 

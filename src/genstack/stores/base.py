@@ -37,9 +37,14 @@ class Hit:
     text: str
     score: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: cosine similarity to the query, when a dense search scored this chunk
+    similarity: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "source": self.source, "score": self.score, "text": self.text, "metadata": self.metadata}
+        d = {"id": self.id, "source": self.source, "score": self.score, "text": self.text, "metadata": self.metadata}
+        if self.similarity is not None:
+            d["similarity"] = self.similarity
+        return d
 
 
 @runtime_checkable

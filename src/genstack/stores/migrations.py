@@ -57,10 +57,11 @@ def m001_initial(db: sqlite3.Connection) -> str:
     """
 
 
-def migrate(db: sqlite3.Connection) -> None:
+def migrate(db: sqlite3.Connection, migrations: list[Callable[[sqlite3.Connection], str]] | None = None) -> None:
+    """Apply the migrations not yet recorded in ``_migrations`` (the store's by default)."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
-    for fn in MIGRATIONS:
+    for fn in MIGRATIONS if migrations is None else migrations:
         if fn.__name__ in done:
             continue
         sql = fn(db)

@@ -305,5 +305,12 @@ class SQLiteStore:
                 out.setdefault(h, np.frombuffer(blob, dtype=np.float32).copy())
         return out
 
+    def texts_in_order(self) -> list[str]:
+        """Each source's chunks joined in document order (for summaries), sources by name."""
+        out: dict[str, list[str]] = {}
+        for source, text in self.db.execute("SELECT source, text FROM chunks ORDER BY source, rowid"):
+            out.setdefault(source, []).append(text)
+        return ["\n\n".join(v) for v in out.values()]
+
     def close(self) -> None:
         self.db.close()

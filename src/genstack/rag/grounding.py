@@ -1,0 +1,132 @@
+"""Cheap, explainable checks of whether an answer is supported by its sources.
+
+No model is involved: an answer's *content words* (lower-cased words and
+numbers, minus stopwords and minus the words of the question, since restating
+the question proves nothing) are looked up in the sources. The same measure
+attributes uncited sentences to the source that supports them best.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+__all__ = ["content_words", "salient_words", "support", "declines", "split_sentences", "best_source"]
+
+_WORD = re.compile(r"[a-z0-9]+(?:[.,:/][0-9]+)*", re.I)
+STOPWORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below
+between both but by can could did do does doing down during each few for from further had has have
+having he her here hers herself him himself his how i if in into is it its itself just me more most
+my myself no nor not now of off on once only or other our ours ourselves out over own same she
+should so some such than that the their theirs them themselves then there these they this those
+through to too under until up very was we were what when where which while who whom why will with
+would you your yours yourself yourselves also may might must shall one ones per via yes
+answer answers correct question source sources according document documents text based given provided information
+""".split())
+
+# phrases with which a model says the sources hold no answer
+_DECLINE = re.compile(
+    r"not\s+found|no\s+(?:relevant\s+)?information|(?:do|does|did)\s+not\s+(?:contain|mention|provide|say|include|specify|state)"
+    r"|(?:is|are)\s+not\s+(?:mentioned|provided|specified|stated|given|available|included)"
+    r"|(?:cannot|can't|can\s+not|could\s+not|couldn't|unable\s+to)\s+(?:find|answer|determine|be\s+found)"
+    r"|(?:i\s+)?(?:do\s+not|don't)\s+know|no\s+(?:mention|answer)|not\s+(?:in|within)\s+the\s+(?:given\s+)?(?:sources|documents|context)",
+    re.I,
+)
+
+
+def _norm(word: str) -> str:
+    w = word.lower().replace(",", "")
+    if len(w) > 4 and w.endswith("s") and not w.endswith("ss") and not w[:-1].isdigit():
+        w = w[:-1]  # crude plural folding: "euros" ~ "euro"
+    return w
+
+
+def content_words(text: str, exclude: str = "") -> list[str]:
+    skip = {_norm(w) for w in _WORD.findall(exclude)}
+    return [w for w in (_norm(x) for x in _WORD.findall(text)) if w not in STOPWORDS and w not in skip and (len(w) > 1 or w.isdigit())]
+
+
+def salient_words(text: str, exclude: str = "") -> list[str]:
+    """Numbers and capitalised names: what a small model most often invents."""
+    skip = {_norm(w) for w in _WORD.findall(exclude)}
+    out = []
+    for raw in _WORD.findall(text):
+        w = _norm(raw)
+        if w in skip or w in STOPWORDS:
+            continue
+        if any(c.isdigit() for c in raw) or raw[0].isupper():
+            out.append(w)
+    return out
+
+
+def support(answer: str, sources: Sequence[str], question: str = "") -> float | None:
+    """Share of the answer's salient words (numbers, names) found in the sources.
+
+    Answers without numbers or names fall back to all content words. None when
+    the answer has no content words beyond the question's.
+    """
+    words = salient_words(answer, exclude=question) or content_words(answer, exclude=question)
+    if not words:
+        return None
+    vocab = {_norm(w) for s in sources for w in _WORD.findall(s)}
+    return sum(w in vocab for w in words) / len(words)
+
+
+def declines(answer: str) -> bool:
+    """Does the answer say that the sources do not hold the answer?"""
+    return bool(_DECLINE.search(answer))
+
+
+_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s for s in _SENT.split(text) if s.strip()]
+
+
+def best_source(sentence: str, sources: Sequence[str], question: str = "", threshold: float = 0.6) -> int | None:
+    """Index of the source that supports ``sentence`` best, if any supports enough of it."""
+    words = salient_words(sentence, exclude=question) or content_words(sentence, exclude=question)
+    if not words:
+        return None
+    best, best_i = 0.0, None
+    for i, s in enumerate(sources):
+        vocab = {_norm(w) for w in _WORD.findall(s)}
+        score = sum(w in vocab for w in words) / len(words)
+        if score > best:
+            best, best_i = score, i
+    return best_i if best >= threshold else None
+
+
+_ITEM = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|\|)")
+
+
+def split_passage(text: str) -> list[str]:
+    """Sentences, list items and table rows of a chunk; headings are left out.
+
+    Lines wrapped inside a paragraph are joined first, so a sentence is never
+    cut at a hard line break.
+    """
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n", text):
+        lines = [ln for ln in para.splitlines() if ln.strip()]
+        buf: list[str] = []
+
+        def flush() -> None:
+            if buf:
+                out.extend(s.strip() for s in _SENT.split(" ".join(buf)) if s.strip())
+                buf.clear()
+
+        for ln in lines:
+            if ln.lstrip().startswith("#"):
+                flush()
+                continue
+            if _ITEM.match(ln):
+                flush()
+                if not set(ln.strip()) <= set("|-: "):
+                    out.append(ln.strip())
+                continue
+            buf.append(ln.strip())
+        flush()
+    return out

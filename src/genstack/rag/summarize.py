@@ -1,0 +1,182 @@
+"""Summaries by map-reduce, every step sized to fit the model's window.
+
+*Map*: the text is split into pieces that fit the window beside the prompt
+and the step's answer budget, and each piece is summarized. *Reduce*: the
+partial summaries are grouped into prompts that fit and summarized again,
+until one summary remains. A short text takes a single step. The final
+summary is cut at ``max_words`` (at a sentence end when one is close).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from ..errors import InvalidParameter
+from ..generation import SamplingParams, Usage
+from ..models.base import Model
+from ..prompts.templates import PromptTemplate, resolve_template
+
+__all__ = ["summarize", "Summary", "STYLES"]
+
+STYLES = {
+    "bullets": "as 3 to 5 bullet points, each starting with '- '",
+    "paragraph": "as one paragraph",
+    "tldr": "in one sentence",
+}
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class Summary:
+    text: str
+    style: str
+    steps: int = 0  # model calls
+    pieces: int = 0  # map inputs
+    levels: int = 0  # reduce rounds
+    usage: Usage = field(default_factory=Usage)
+    prompts: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"summary": self.text, "style": self.style, "steps": self.steps, "pieces": self.pieces,
+                "reduce_levels": self.levels, "usage": self.usage.to_dict()}
+
+
+def _limit_words(text: str, max_words: int, style: str) -> str:
+    words = text.split()
+    if len(words) <= max_words:
+        return text.strip()
+    if style == "bullets":
+        lines, n = [], 0
+        for line in text.strip().splitlines():
+            w = len(line.split())
+            if n + w > max_words:
+                break
+            lines.append(line)
+            n += w
+        if lines:
+            return "\n".join(lines)
+    cut = " ".join(words[:max_words])
+    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "), cut.rfind(".") if cut.endswith(".") else -1)
+    if end > len(cut) * 0.6:
+        return cut[: end + 1]
+    return cut.rstrip(",;:") + "…"
+
+
+class _Pieces:
+    """Split text into pieces of at most ``budget`` model tokens, at paragraph/sentence/word bounds."""
+
+    def __init__(self, model: Model):
+        self.model = model
+
+    def split(self, text: str, budget: int) -> list[str]:
+        if self.model.count_tokens(text) <= budget:
+            return [text]
+        for sep in (r"\n\s*\n", r"\n", r"(?<=[.!?])\s+", r"\s+"):
+            parts = [p for p in re.split(sep, text) if p.strip()]
+            if len(parts) > 1:
+                break
+        else:
+            # no separator at all: cut by characters
+            half = len(text) // 2
+            parts = [text[:half], text[half:]]
+        out: list[str] = []
+        cur = ""
+        for p in parts:
+            cand = f"{cur}\n\n{p}" if cur else p
+            if self.model.count_tokens(cand) <= budget:
+                cur = cand
+                continue
+            if cur:
+                out.append(cur)
+            if self.model.count_tokens(p) <= budget:
+                cur = p
+            else:
+                out.extend(self.split(p, budget))
+                cur = ""
+        if cur:
+            out.append(cur)
+        return out
+
+
+def summarize(
+    texts: str | Sequence[str],
+    model: Model,
+    *,
+    style: str = "bullets",
+    max_words: int = 120,
+    template: str | PromptTemplate | None = None,
+    progress: Progress | None = None,
+    step_tokens: int = 256,
+    window: int | None = None,
+    data_dir=None,
+) -> Summary:
+    """Summarize one text or several (e.g. the documents of a collection, in order)."""
+    if style not in STYLES:
+        raise InvalidParameter(f"style must be one of {', '.join(STYLES)}, got {style!r}")
+    if isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 5:
+        raise InvalidParameter(f"max-words must be an integer of at least 5, got {max_words!r}")
+    items = [texts] if isinstance(texts, str) else list(texts)
+    items = [t for t in items if t and t.strip()]
+    if not items:
+        raise InvalidParameter("there is no text to summarize")
+    t = template if isinstance(template, PromptTemplate) else resolve_template(template, "summarize", "zero_shot", data_dir=data_dir)
+    window = window or model.context_length or 2048
+    marker = t.options.get("answer_marker")
+    step_tokens = max(step_tokens, 512 if marker else step_tokens)
+    params = SamplingParams(greedy=True, max_tokens=step_tokens, repeat_penalty=1.1)
+    out = Summary("", style)
+    emit = progress or (lambda stage, done, total: None)
+
+    def run(text: str, words: int) -> str:
+        msgs = t.render(text=text, style=STYLES[style], max_words=words)
+        stream = model.stream(messages=msgs, params=params, on_overflow="clamp")
+        comp = stream.collect()
+        out.steps += 1
+        out.prompts.append(stream.prompt or "")
+        out.usage = Usage(out.usage.prompt_tokens + comp.usage.prompt_tokens,
+                          out.usage.completion_tokens + comp.usage.completion_tokens)
+        text_out = comp.text.strip()
+        if marker and marker in text_out:
+            text_out = text_out.split(marker, 1)[1].strip()
+        return text_out
+
+    # the room left for {text}: window - answer budget - the template itself
+    overhead = model.count_chat_tokens(t.render(text="", style=STYLES[style], max_words=max_words))
+    budget = window - step_tokens - overhead - 16
+    if budget < 64:
+        raise InvalidParameter(f"the model's window ({window} tokens) is too small to summarize with this template")
+    # map pieces: keep them well under the budget, small models summarize short inputs better
+    piece_budget = min(budget, 1024)
+    splitter = _Pieces(model)
+    pieces = [p for item in items for p in splitter.split(item, piece_budget)]
+    out.pieces = len(pieces)
+    if len(pieces) == 1:
+        emit("summarize", 0, 1)
+        out.text = _limit_words(run(pieces[0], max_words), max_words, style)
+        emit("summarize", 1, 1)
+        return out
+    partial_words = max(40, min(max_words, 80))
+    partials = []
+    emit("map", 0, len(pieces))
+    for i, p in enumerate(pieces):
+        partials.append(run(p, partial_words))
+        emit("map", i + 1, len(pieces))
+    while True:
+        out.levels += 1
+        joined = "\n\n".join(partials)
+        if model.count_tokens(joined) <= budget:
+            emit("reduce", 0, 1)
+            out.text = _limit_words(run(joined, max_words), max_words, style)
+            emit("reduce", 1, 1)
+            return out
+        groups = splitter.split(joined, budget)
+        if len(groups) >= len(partials):  # no progress possible: pairs at least
+            groups = ["\n\n".join(partials[i:i + 2]) for i in range(0, len(partials), 2)]
+        emit("reduce", 0, len(groups))
+        partials = []
+        for i, g in enumerate(groups):
+            partials.append(run(g, partial_words))
+            emit("reduce", i + 1, len(groups))

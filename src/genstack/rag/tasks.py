@@ -1,0 +1,172 @@
+"""The classic text tasks: sentiment, zero-shot classification, extraction, translation.
+
+Labels are chosen by *scoring*, not by parsing free text: the model's
+log-probability of each label as the reply is computed
+(:meth:`~genstack.models.base.Model.score`) and normalised over the labels,
+so the result is always one of the labels and its score is a probability.
+Backends without logits fall back to generating the reply and matching it
+to a label (the score is then ``None``). Classification can instead use the
+embedder: cosine similarity between the text and each label, softmaxed.
+Extraction is grammar-constrained JSON validated against the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ..errors import GenstackError, InvalidParameter
+from ..generation import Message, SamplingParams
+from ..models.base import Model
+from ..prompts.structured import check_schema, parse_json
+from ..prompts.templates import PromptTemplate, resolve_template
+
+__all__ = ["Label", "sentiment", "classify", "extract", "translate", "SENTIMENT_LABELS"]
+
+SENTIMENT_LABELS = ("positive", "negative", "neutral")
+REASON_TOKENS = 96
+CONTENT_FREE = "N/A"
+
+
+@dataclass
+class Label:
+    label: str
+    score: float | None  # probability over the labels (None when the backend gives no logits)
+    scores: dict[str, float] = field(default_factory=dict)
+    prompt: str | None = None
+    reasoning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"label": self.label, "score": None if self.score is None else round(self.score, 4),
+             "scores": {k: round(v, 4) for k, v in self.scores.items()}}
+        if self.reasoning:
+            d["reasoning"] = self.reasoning
+        return d
+
+
+def _text(text: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidParameter("the text is empty")
+    return text.strip()
+
+
+def _template(spec, kind: str, data_dir=None) -> PromptTemplate:
+    return spec if isinstance(spec, PromptTemplate) else resolve_template(spec, kind, "zero_shot", data_dir=data_dir)
+
+
+def _softmax(logps: Sequence[float]) -> list[float]:
+    m = max(logps)
+    ex = [math.exp(x - m) for x in logps]
+    s = sum(ex)
+    return [e / s for e in ex]
+
+
+def choose_label(model: Model, messages: list[Message], labels: Sequence[str], *, reason: bool = False,
+                 baseline: list[Message] | None = None) -> Label:
+    """Pick one of ``labels`` as the model's reply to ``messages``.
+
+    With ``baseline`` (the same prompt around a content-free text such as
+    "N/A"), the label probabilities are divided by the baseline's and
+    renormalised: *contextual calibration* (Zhao et al., 2021), which removes
+    a small model's prior bias towards some labels.
+    """
+    prompt = model.render_chat(messages)
+    reasoning = None
+    if reason:  # chain of thought: let the model reason, then score the label after a marker
+        reasoning = model.generate(prompt, params=SamplingParams(greedy=True, max_tokens=REASON_TOKENS,
+                                                                 stop=("Sentiment:", "Category:", "Answer:"))).text.strip()
+        prompt = prompt + reasoning + "\nAnswer: "
+    try:
+        logps = model.score(prompt, list(labels))
+    except GenstackError:
+        reply = model.generate(prompt, params=SamplingParams(greedy=True, max_tokens=16)).text.strip().lower()
+        hit = next((lab for lab in labels if reply.startswith(lab.lower())), None)
+        hit = hit or next((lab for lab in labels if lab.lower() in reply), None)
+        if hit is None:
+            raise GenstackError(f"the model replied {reply!r}, which is none of: {', '.join(labels)}") from None
+        return Label(hit, None, {}, prompt, reasoning)
+    # length-normalise so multi-token labels are not penalised for their length
+    tok = [max(1, model.count_tokens(lab) - (1 if _adds_bos(model) else 0)) for lab in labels]
+    probs = _softmax([lp / n for lp, n in zip(logps, tok)])
+    if baseline is not None and not reason:
+        prior = _softmax([lp / n for lp, n in zip(model.score(model.render_chat(baseline), list(labels)), tok)])
+        adj = [p / max(q, 1e-9) for p, q in zip(probs, prior)]
+        probs = [a / sum(adj) for a in adj]
+    best = max(range(len(labels)), key=lambda i: probs[i])
+    return Label(labels[best], probs[best], dict(zip(labels, probs)), prompt, reasoning)
+
+
+def _adds_bos(model: Model) -> bool:
+    return model.count_tokens("a") > 1
+
+
+def sentiment(text: str, model: Model, *, template=None, labels: Sequence[str] = SENTIMENT_LABELS, data_dir=None,
+              calibrate: bool = False) -> Label:
+    """Sentiment of ``text``: POSITIVE, NEGATIVE or NEUTRAL with a probability."""
+    t = _template(template, "sentiment", data_dir)
+    res = choose_label(model, t.render(text=_text(text)), list(labels), reason=bool(t.options.get("reason")),
+                       baseline=t.render(text=CONTENT_FREE) if calibrate else None)
+    res.label = res.label.upper()
+    res.scores = {k.upper(): v for k, v in res.scores.items()}
+    return res
+
+
+def _labels(labels: Sequence[str]) -> list[str]:
+    out = [lab.strip() for lab in labels if lab and lab.strip()]
+    if len(out) < 2:
+        raise InvalidParameter("give at least two labels, e.g. --labels sports,politics,cooking")
+    if len({lab.lower() for lab in out}) != len(out):
+        raise InvalidParameter("the labels must be distinct")
+    return out
+
+
+def classify(text: str, labels: Sequence[str], *, model: Model | None = None, embedder=None,
+             method: str = "llm", template=None, data_dir=None, calibrate: bool = False) -> Label:
+    """Zero-shot classification into ``labels``, by the LLM's label scores or by embedding similarity."""
+    text, labels = _text(text), _labels(labels)
+    if method == "embedding":
+        if embedder is None:
+            raise InvalidParameter("embedding classification needs an embedder")
+        tv = embedder.embed_queries([text])[0]
+        lv = embedder.embed_passages([f"This text is about {lab}." for lab in labels])
+        sims = [float(v @ tv) for v in lv]
+        probs = _softmax([s / 0.05 for s in sims])  # temperature 0.05: cosine gaps are small
+        best = max(range(len(labels)), key=lambda i: probs[i])
+        return Label(labels[best], probs[best], dict(zip(labels, probs)))
+    if method != "llm":
+        raise InvalidParameter(f"method must be llm or embedding, got {method!r}")
+    if model is None:
+        raise InvalidParameter("LLM classification needs a model")
+    t = _template(template, "classify", data_dir)
+    return choose_label(model, t.render(text=text, labels=", ".join(labels)), labels, reason=bool(t.options.get("reason")),
+                        baseline=t.render(text=CONTENT_FREE, labels=", ".join(labels)) if calibrate else None)
+
+
+def extract(text: str, schema: dict, model: Model, *, template=None, max_tokens: int = 256, data_dir=None) -> tuple[Any, str]:
+    """Fields from ``text`` as JSON valid for ``schema``; returns (value, prompt)."""
+    text = _text(text)
+    check_schema(schema)
+    t = _template(template, "extract", data_dir)
+    msgs = t.render(text=text, schema=json.dumps(schema))
+    stream = model.stream(messages=msgs, params=SamplingParams(greedy=True, max_tokens=max_tokens), json_schema=schema)
+    out = stream.collect()
+    if out.finish_reason == "length":
+        raise GenstackError(f"the JSON was cut off at {max_tokens} tokens; raise --max-tokens")
+    return parse_json(out.text, schema), stream.prompt or ""
+
+
+def translate(text: str, language: str, model: Model, *, template=None, max_tokens: int = 512, data_dir=None) -> tuple[str, str]:
+    """``text`` translated into ``language``; returns (translation, prompt)."""
+    text = _text(text)
+    if not isinstance(language, str) or not language.strip():
+        raise InvalidParameter("give the target language, e.g. --to French")
+    t = _template(template, "translate", data_dir)
+    stream = model.stream(messages=t.render(text=text, language=language.strip()),
+                          params=SamplingParams(greedy=True, max_tokens=max_tokens))
+    out = stream.collect().text.strip()
+    marker = t.options.get("answer_marker")
+    if marker and marker in out:
+        out = out.split(marker, 1)[1].strip()
+    return out, stream.prompt or ""

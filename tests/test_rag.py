@@ -1,0 +1,137 @@
+"""ask(): citations, abstention, context fitting, with the fake model and embedder."""
+
+import pytest
+
+from genstack import load_settings
+from genstack.errors import ContextLengthExceeded, GenstackError, InvalidParameter
+from genstack.ingest import ingest
+from genstack.models.fake import FakeChatModel
+from genstack.rag import NOT_FOUND, Asker
+
+pytestmark = pytest.mark.unit
+
+DOCS = {
+    "ferry.md": "# Ferry\n\nThe ferry to Isle Brann leaves the harbour at 08:15 every day except Sunday.",
+    "cafe.md": "# Cafe\n\nThe harbour cafe sells coffee and waffles. It opens at 07:00.",
+    "museum.md": "# Museum\n\nThe museum ticket costs 14 euros. Children enter free.",
+}
+
+
+@pytest.fixture
+def kb(home, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text)
+    settings = load_settings()
+    ingest([docs], "kb", settings=settings, embedder="fake")
+    return settings
+
+
+def asker(settings, replies, **kw):
+    model = FakeChatModel(replies) if not callable(replies) else FakeChatModel(responder=replies)
+    kw.setdefault("min_similarity", 0.05)
+    return Asker("kb", model=model, settings=settings, **kw), model
+
+
+def test_answer_with_valid_citation(kb):
+    a, model = asker(kb, ["The ferry leaves at 08:15 [1]."])
+    ans = a.ask("When does the ferry to Isle Brann leave?")
+    assert not ans.abstained and ans.text == "The ferry leaves at 08:15 [1]."
+    assert ans.cited == [1] and ans.sources[0].hit.source.endswith("ferry.md")
+    assert "08:15" in ans.prompt and "[1]" in ans.prompt  # numbered sources were in the prompt
+    assert ans.usage.prompt_tokens > 0 and ans.timings["ttft_s"] <= ans.timings["total_s"]
+
+
+def test_citation_to_a_missing_source_is_removed_and_flagged(kb):
+    a, _ = asker(kb, ["The ferry leaves at 08:15 [1][9]."])
+    ans = a.ask("When does the ferry to Isle Brann leave?")
+    assert ans.invalid_citations == [9] and "[9]" not in ans.text and ans.cited == [1]
+
+
+def test_streamed_text_never_shows_an_invalid_citation(kb):
+    a, _ = asker(kb, ["The ferry leaves at 08:15 [4] [1]."], k=2)
+    stream = a.stream("When does the ferry to Isle Brann leave?")
+    shown = "".join(stream)
+    assert "[4]" not in shown and "[1]" in shown and stream.answer.invalid_citations == [4]
+
+
+def test_uncited_sentence_is_attributed_to_its_source(kb):
+    a, _ = asker(kb, ["The ticket costs 14 euros."])
+    ans = a.ask("How much is the museum ticket?")
+    n = next(s.n for s in ans.sources if s.hit.source.endswith("museum.md"))
+    assert ans.cited == [n] and ans.attributed == [n] and ans.text.endswith(f"[{n}].")
+
+
+def test_weak_retrieval_abstains_without_calling_the_model(kb):
+    a, model = asker(kb, ["should not be called"], min_similarity=0.99)
+    ans = a.ask("Who wrote Hamlet?")
+    assert ans.abstained and ans.reason == "weak-retrieval" and ans.text == NOT_FOUND
+    assert model.requests == [] and ans.sources  # the closest sources are still shown
+
+
+def test_model_declining_is_an_abstention(kb):
+    a, _ = asker(kb, ["NOT FOUND"])
+    ans = a.ask("How much does the ferry cost?")
+    assert ans.abstained and ans.reason == "model-declined" and ans.text == NOT_FOUND
+
+
+def test_unsupported_answer_is_an_abstention(kb):
+    a, _ = asker(kb, ["The ferry costs 35 dollars at Pier 9 [1]."])
+    ans = a.ask("How much does the ferry cost?")
+    assert ans.abstained and ans.reason == "unsupported" and ans.draft.startswith("The ferry costs 35")
+
+
+def test_bare_citation_becomes_a_quote_of_that_source(kb):
+    a, _ = asker(kb, ["[1]"])
+    ans = a.ask("When does the ferry to Isle Brann leave?")
+    assert ans.extractive and "08:15" in ans.text and ans.text.endswith("[1]")
+
+
+def test_context_is_fitted_by_dropping_the_lowest_ranked(kb):
+    seen = []
+
+    def reply(req):
+        seen.append(req)
+        return "Coffee and waffles [1]."
+
+    model = FakeChatModel(responder=reply, context_length=140)
+    a = Asker("kb", model=model, settings=kb, k=3, min_similarity=0.0, focus=None)
+    from genstack.generation import SamplingParams
+
+    a.params = SamplingParams(greedy=True, max_tokens=40)
+    q = "What does the harbour cafe sell?"
+    hits, _ = a.retrieve(q)
+    from genstack.rag.answer import Source
+
+    full = model.count_chat_tokens(a.build_messages(q, [Source(i + 1, h) for i, h in enumerate(hits)]))
+    model._n_ctx = full + 40 - 1  # one token short of fitting every source
+    ans = a.ask(q)
+    assert ans.dropped >= 1 and len(ans.sources) == 3 - ans.dropped
+    assert [s.hit.id for s in ans.sources] == [h.id for h in hits[: len(ans.sources)]]  # the best ones kept
+    prompt_tokens = model.count_tokens(model.render_chat(seen[0].messages))
+    assert prompt_tokens + 40 <= model.context_length
+
+
+def test_question_too_long_for_any_source_raises(kb):
+    model = FakeChatModel(["x"], context_length=60)
+    a = Asker("kb", model=model, settings=kb, min_similarity=0.0)
+    with pytest.raises(ContextLengthExceeded):
+        a.ask("ferry " * 80)
+
+
+def test_bad_input(kb, home):
+    with pytest.raises(InvalidParameter, match="question is empty"):
+        asker(kb, ["x"])[0].ask("   ")
+    with pytest.raises(GenstackError, match="no collection"):
+        Asker("nope", model=FakeChatModel(["x"]), settings=kb)
+    with pytest.raises(InvalidParameter, match="k must be"):
+        asker(kb, ["x"], k=0)
+
+
+def test_empty_collection_is_an_error(kb, tmp_path):
+    from genstack.stores import open_collection
+
+    open_collection("empty", kb, create=True, embedder="fake", dim=64).close()
+    with pytest.raises(GenstackError, match="is empty"):
+        Asker("empty", model=FakeChatModel(["x"]), settings=kb)

@@ -1,0 +1,68 @@
+"""The RAG and task paths on the real bundled models."""
+
+import json
+
+import pytest
+
+from genstack.prompts import parse_json
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+          "required": ["name", "age"], "additionalProperties": False}
+
+
+def test_sentiment_of_the_issue_example(smol):
+    from genstack.rag import sentiment
+
+    res = sentiment("I love using Generative AI", smol)
+    assert res.label == "POSITIVE" and res.score >= 0.7
+
+
+def test_scores_are_log_probabilities(smol):
+    from genstack.generation import Message
+
+    prompt = smol.render_chat([Message("user", "What is the capital of France? One word.")])
+    paris, banana = smol.score(prompt, ["Paris", "banana"])
+    assert banana < paris < 0
+    # scoring leaves the model usable for generation
+    assert smol.generate("Say hi.", greedy=True, max_tokens=4).usage.completion_tokens >= 1
+
+
+@pytest.mark.parametrize("prompt", ["Give me a person as JSON.", "Write a poem about the sea.", "[[[{"])
+def test_grammar_guarantees_schema_valid_json(smol, prompt):
+    out = smol.generate(messages=[{"role": "user", "content": prompt}], json_schema=SCHEMA, greedy=True, max_tokens=96)
+    assert out.finish_reason == "stop"
+    value = parse_json(out.text, SCHEMA)
+    assert set(value) == {"name", "age"} and isinstance(value["age"], int)
+
+
+def test_extract_with_the_real_model(smol):
+    from genstack.rag import extract
+
+    value, _ = extract("Maria moved to Porto last year.", {"type": "object", "properties": {
+        "name": {"type": "string"}, "city": {"type": "string"}}, "required": ["name", "city"]}, smol)
+    assert value == {"name": "Maria", "city": "Porto"}
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    from genstack import load_settings
+    from genstack.evaluation.rag import sample_corpus
+    from genstack.ingest import ingest
+
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("rag"))
+    ingest([sample_corpus()], "sample", settings=settings)
+    return settings
+
+
+def test_ask_answers_with_a_citation_and_abstains_off_topic(sample, smol):
+    from genstack.rag import Asker
+
+    a = Asker("sample", model=smol, settings=sample)
+    ans = a.ask("What is the capacity of the Brewmaster K7 kettle?")
+    assert not ans.abstained and "1.7" in ans.text
+    assert ans.cited and all(s.hit.source.endswith("brewmaster-k7-kettle.md") for s in ans.cited_sources)
+    off = a.ask("Who won the football World Cup in 2014?")
+    assert off.abstained and off.reason == "weak-retrieval"
+    a.close()
