@@ -5,7 +5,8 @@
 
 Both pipelines load the 5,183 SciFact abstracts (title + text), split them,
 embed with the same bundled all-MiniLM-L6-v2 (sentence-transformers, torch,
-2 threads, batch 32, normalised) and store them persistently:
+2 threads, normalised; each side at its own default batch size: genstack 8,
+HuggingFaceEmbeddings 32) and store them persistently:
 
 * genstack: `genstack.ingest.ingest` (token-aware splitter, 200 tokens / 32
   overlap, SQLite store);

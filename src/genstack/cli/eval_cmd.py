@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from . import _common
 
-app = typer.Typer(help="Measure quality: retrieval on BEIR data, end-to-end RAG.", no_args_is_help=True)
+app = typer.Typer(help="Measure quality: text metrics, retrieval on BEIR data, end-to-end RAG.", no_args_is_help=True)
 
 
 @app.command("retrieval")
@@ -87,3 +88,118 @@ def rag(
         v = s.get(key)
         table.add_row(key, "-" if v is None else f"{v:.3f}")
     _common.console().print(table)
+
+
+@app.command("metrics")
+def metrics(
+    pred: Path = typer.Option(..., "--pred", help="Predictions: one per line, or .jsonl."),
+    ref: Path = typer.Option(..., "--ref", help="References: one per line, or .jsonl (a list = several references)."),
+    metric: List[str] = typer.Option(..., "--metric", help="bleu, rouge, f1, em or accuracy (repeatable)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Score predictions against references (sacrebleu, rouge-score, SQuAD-style EM/F1, accuracy)."""
+    from ..evaluation.metrics import compute, read_texts
+
+    preds = read_texts(pred, allow_lists=False)
+    refs = read_texts(ref, allow_lists=True)
+    results: dict = {"examples": len(preds)}
+    for m in metric:
+        results[m] = compute(m, preds, refs)
+    if json_out:
+        _common.print_json(results)
+        return
+    for m in metric:
+        for k, v in results[m].items():
+            if isinstance(v, float):
+                sys.stdout.write(f"{k}\t{v:.4f}\n")
+
+
+@app.command("bench")
+def bench(
+    tasks: Optional[List[str]] = typer.Argument(None, help="Tasks: arc_easy, piqa, truthfulqa_mc1, truthfulqa_mc2, lambada."),
+    task_file: Optional[List[Path]] = typer.Option(None, "--task-file", help="A JSONL task (see docs); repeatable."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registry name or .gguf path."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N examples of each task."),
+    shots: int = typer.Option(0, "--shots", help="Few-shot examples per question, drawn with --seed."),
+    seed: int = typer.Option(1234, "--seed", help="Seed for drawing few-shot examples."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the task data files. [default: ../shared/data/eval]"),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write per-example JSON and summary.md here."),
+    plot: bool = typer.Option(False, "--plot", help="With --output: a PNG bar chart per task and model."),
+    json_out: bool = typer.Option(False, "--json", help="Print the results (without per-example rows) as JSON."),
+) -> None:
+    """Multiple-choice and cloze benchmarks by log-likelihood (lm-evaluation-harness acc / acc_norm)."""
+    from ..errors import InvalidParameter
+    from ..evaluation.bench import evaluate_task, file_task, get_task, summary_markdown, write_outputs
+
+    if not tasks and not task_file:
+        raise InvalidParameter("name at least one task (arc_easy, piqa, truthfulqa_mc1, truthfulqa_mc2, lambada) or --task-file")
+    if plot and output is None:
+        raise InvalidParameter("--plot needs --output DIR")
+    selected = [get_task(t) for t in tasks or []] + [file_task(f) for f in task_file or []]
+    for t in selected:  # fail on missing or malformed data before loading the model
+        t.examples(data_dir)
+    from .generate import _load
+
+    m = _load(model, None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = _common.console(stderr=True)
+    results = []
+    with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=json_out or not err.is_terminal) as bar:
+        for t in selected:
+            tid = bar.add_task(t.name, total=None)
+            results.append(evaluate_task(m, t, limit=limit, shots=shots, seed=seed, data_dir=data_dir,
+                                         progress=lambda done, total, tid=tid: bar.update(tid, completed=done, total=total)))
+    if output is not None:
+        for p in write_outputs(results, output, plot=plot):
+            err.print(f"wrote {p}")
+    if json_out:
+        _common.print_json([{k: v for k, v in r.items() if k != "rows"} for r in results])
+    else:
+        sys.stdout.write(summary_markdown(results))
+
+
+@app.command("perplexity")
+def perplexity_cmd(
+    file: Optional[Path] = typer.Argument(None, help="A text file."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="lambada: perplexity and last-word accuracy on LAMBADA."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registry name or .gguf path."),
+    context: Optional[int] = typer.Option(None, "--context", help="Window in tokens. [default: the model's, at most 2048]"),
+    stride: Optional[int] = typer.Option(None, "--stride", help="Tokens between window starts. [default: half the window]"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="With --dataset: only the first N examples."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with lambada_openai.jsonl."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Token-level perplexity with a sliding window, or LAMBADA perplexity and accuracy."""
+    from ..errors import InvalidParameter
+    from .generate import _load
+
+    if (file is None) == (dataset is None):
+        raise InvalidParameter("give a text file or --dataset lambada (one of the two)")
+    if dataset is not None:
+        if dataset != "lambada":
+            raise InvalidParameter(f"unknown dataset {dataset!r}; available: lambada")
+        from ..evaluation.bench import evaluate_task, get_task
+
+        task = get_task("lambada")
+        task.examples(data_dir)
+        res = evaluate_task(_load(model, None), task, limit=limit, data_dir=data_dir)
+        out = {"dataset": "lambada", "examples": res["examples"], "accuracy": res["metrics"]["acc"]["value"],
+               "accuracy_stderr": res["metrics"]["acc"]["stderr"], "perplexity": res["metrics"]["perplexity"]["value"]}
+    else:
+        from ..documents import LoaderOptions, LoadError, load_file
+        from ..evaluation.perplexity import perplexity
+
+        if not file.is_file():
+            raise InvalidParameter(f"not a file: {file}")
+        try:
+            text = "\n\n".join(d.text for d in load_file(file, LoaderOptions()))
+        except LoadError as exc:
+            raise InvalidParameter(f"{file}: {exc.reason}") from None
+        out = perplexity(text, _load(model, context), context=context, stride=stride).to_dict()
+    if json_out:
+        _common.print_json(out)
+    else:
+        for k, v in out.items():
+            sys.stdout.write(f"{k}\t{v:.4f}\n" if isinstance(v, float) else f"{k}\t{v}\n")

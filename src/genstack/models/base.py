@@ -71,6 +71,13 @@ class Model(ABC):
 
         raise GenstackError(f"model {self.name!r} cannot score continuations (it exposes no logits)")
 
+    def loglikelihood(self, prompt: str, continuations: Sequence[str]) -> list[tuple[float, bool | None]]:
+        """(log-probability, whether greedy decoding would produce it) per continuation.
+
+        The default builds on :meth:`score` and cannot tell greediness (None).
+        """
+        return [(lp, None) for lp in self.score(prompt, continuations)]
+
     # -- conveniences built on execute() ---------------------------------------
     def stream(
         self,

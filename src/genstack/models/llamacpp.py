@@ -238,36 +238,110 @@ class LlamaCppModel(Model):
 
     # -- scoring -------------------------------------------------------------------
     def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
-        """Summed log-probabilities of each continuation after ``prompt``.
+        """Summed log-probabilities of each continuation after ``prompt``."""
+        return [lp for lp, _ in self.loglikelihood(prompt, continuations)]
 
-        The prompt is evaluated once; each continuation is then fed token by
-        token from that point (the KV cache is rewound between them).
+    def loglikelihood(self, prompt: str, continuations: Sequence[str]) -> list[tuple[float, bool]]:
+        """(summed log-probability, was every token the argmax) for each continuation.
+
+        The prompt is evaluated once; each continuation is then fed from that
+        point in one batch (the KV cache is rewound between continuations), so
+        a context is shared by all its choices.
         """
+        import numpy as np
+        import llama_cpp
+
         ctx_tokens = self.tokenize(prompt)
         if not ctx_tokens:
             raise InvalidParameter("the prompt is empty")
         llm = self.llama
-        out: list[float] = []
+        out: list[tuple[float, bool]] = []
         with self._lock:
             llm.reset()
             llm.eval(ctx_tokens)
             first = self._last_logprobs()
             base = llm.n_tokens
+            n_vocab = llm.n_vocab()
             for cont in continuations:
                 toks = llm.tokenize(cont.encode("utf-8"), add_bos=False, special=False)
                 if not toks:
-                    out.append(0.0)
+                    out.append((0.0, True))
                     continue
                 if base + len(toks) > self._n_ctx:
                     raise InvalidParameter("prompt and continuation do not fit the context window")
-                total, lp = 0.0, first
-                for j, t in enumerate(toks):
-                    total += float(lp[t])
-                    if j + 1 < len(toks):
-                        llm.eval([t])
-                        lp = self._last_logprobs()
-                out.append(total)
-                llm.n_tokens = base  # rewind: the next eval drops the KV entries past the prompt
+                total = float(first[toks[0]])
+                greedy = int(np.argmax(first)) == toks[0]
+                if len(toks) > 1:
+                    # feed all but the last token in one batch, with logits for every position
+                    batch = llama_cpp.llama_batch_init(len(toks) - 1, 0, 1)
+                    try:
+                        batch.n_tokens = len(toks) - 1
+                        for j, t in enumerate(toks[:-1]):
+                            batch.token[j] = t
+                            batch.pos[j] = base + j
+                            batch.seq_id[j][0] = 0
+                            batch.n_seq_id[j] = 1
+                            batch.logits[j] = True
+                        llm._ctx.kv_cache_seq_rm(-1, base, -1)
+                        rc = llama_cpp.llama_decode(llm._ctx.ctx, batch)
+                        if rc != 0:
+                            raise GenstackError(f"llama_decode failed ({rc})")
+                        for j in range(1, len(toks)):
+                            ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, j - 1)
+                            logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).astype(np.float64)
+                            m = logits.max()
+                            lp = logits - (m + np.log(np.exp(logits - m).sum()))
+                            total += float(lp[toks[j]])
+                            greedy = greedy and int(np.argmax(logits)) == toks[j]
+                    finally:
+                        llama_cpp.llama_batch_free(batch)
+                out.append((total, greedy))
+            llm._ctx.kv_cache_seq_rm(-1, base, -1)
+            llm.reset()
+        return out
+
+    def sequence_logprobs(self, tokens: Sequence[int], score_from: int = 1) -> list[float]:
+        """Log-probability of ``tokens[i]`` given ``tokens[:i]``, for i from ``score_from``.
+
+        One fresh evaluation of the sequence (it must fit the window), in
+        batches of ``n_batch``, with logits kept only where they are needed.
+        """
+        import numpy as np
+        import llama_cpp
+
+        if len(tokens) > self._n_ctx:
+            raise InvalidParameter(f"{len(tokens)} tokens do not fit the {self._n_ctx}-token window")
+        llm = self.llama
+        n_vocab = llm.n_vocab()
+        step = int(self._llama_kwargs.get("n_batch") or 512)
+        out: list[float] = []
+        with self._lock:
+            llm.reset()
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            for start in range(0, len(tokens) - 1, step):
+                chunk = tokens[start:min(len(tokens) - 1, start + step)]
+                batch = llama_cpp.llama_batch_init(len(chunk), 0, 1)
+                try:
+                    batch.n_tokens = len(chunk)
+                    for j, t in enumerate(chunk):
+                        batch.token[j] = t
+                        batch.pos[j] = start + j
+                        batch.seq_id[j][0] = 0
+                        batch.n_seq_id[j] = 1
+                        batch.logits[j] = (start + j + 1) >= score_from
+                    if llama_cpp.llama_decode(llm._ctx.ctx, batch) != 0:
+                        raise GenstackError("llama_decode failed")
+                    for j in range(len(chunk)):
+                        nxt = start + j + 1
+                        if nxt < score_from:
+                            continue
+                        ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, j)
+                        logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).astype(np.float64)
+                        m = logits.max()
+                        out.append(float(logits[tokens[nxt]] - (m + np.log(np.exp(logits - m).sum()))))
+                finally:
+                    llama_cpp.llama_batch_free(batch)
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
             llm.reset()
         return out
 
