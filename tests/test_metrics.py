@@ -58,3 +58,23 @@ def test_cli(tmp_path, capsys):
     assert run(["eval", "metrics", "--pred", str(tmp_path / "p.txt"), "--ref", str(tmp_path / "bad.jsonl"),
                 "--metric", "em"]) == 2
     assert "line 1 is not valid JSON" in capsys.readouterr().err
+
+
+def test_eval_generate_scores_model_outputs(home, tmp_path, capsys):
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"input": "Say the cat sat.", "reference": "the cat sat"}\n{"input": "Again.", "reference": ["x", "the cat sat"]}\n')
+    assert run(["eval", "generate", "--dataset", str(f), "--metric", "rouge", "--metric", "em",
+                "--model", "fake:The cat sat.", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["metrics"]["em"]["em"] == 1.0 and res["metrics"]["rouge"]["rouge1"] == pytest.approx(1.0)
+    assert res["outputs"][0]["output"] == "The cat sat."
+    f.write_text('{"input": "x"}\n')
+    assert run(["eval", "generate", "--dataset", str(f), "--model", "fake"]) == 2
+    assert "line 1" in capsys.readouterr().err
+
+
+def test_builtin_generation_set():
+    from genstack.evaluation.generate import load_generation_dataset
+
+    rows = load_generation_dataset()
+    assert len(rows) == 8 and all(r["input"].startswith("Summarize") for r in rows)

@@ -135,6 +135,11 @@ def bench(
         raise InvalidParameter("name at least one task (arc_easy, piqa, truthfulqa_mc1, truthfulqa_mc2, lambada) or --task-file")
     if plot and output is None:
         raise InvalidParameter("--plot needs --output DIR")
+    if plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise InvalidParameter("--plot needs matplotlib: pip install 'genstack[eval]'") from None
     selected = [get_task(t) for t in tasks or []] + [file_task(f) for f in task_file or []]
     for t in selected:  # fail on missing or malformed data before loading the model
         t.examples(data_dir)
@@ -203,3 +208,31 @@ def perplexity_cmd(
     else:
         for k, v in out.items():
             sys.stdout.write(f"{k}\t{v:.4f}\n" if isinstance(v, float) else f"{k}\t{v}\n")
+
+
+@app.command("generate")
+def generate_cmd(
+    dataset: Optional[Path] = typer.Option(None, "--dataset", help="JSONL of {input, reference}. [default: 8 built-in summaries]"),
+    metric: List[str] = typer.Option(["rouge"], "--metric", help="rouge, bleu, f1, em or accuracy (repeatable)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registry name or .gguf path."),
+    max_tokens: int = typer.Option(96, "--max-tokens", "-n", help="Most tokens per output."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON, with every output."),
+) -> None:
+    """Run the model on a dataset's inputs and score its outputs against the references."""
+    from ..errors import InvalidParameter
+    from ..evaluation.generate import evaluate_generation, load_generation_dataset
+    from ..evaluation.metrics import METRICS
+    from .generate import _load
+
+    for m in metric:
+        if m not in METRICS:
+            raise InvalidParameter(f"metric must be one of {', '.join(METRICS)}, got {m!r}")
+    rows = load_generation_dataset(dataset)
+    res = evaluate_generation(_load(model, None), rows, list(metric), max_tokens=max_tokens)
+    if json_out:
+        _common.print_json(res)
+        return
+    for m in metric:
+        for k, v in res["metrics"][m].items():
+            if isinstance(v, float):
+                sys.stdout.write(f"{k}\t{v:.4f}\n")
