@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.genstack-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit bench clean
+.PHONY: install browser demo test test-unit bench clean
 
 install: $(STAMP)
 
@@ -30,9 +30,18 @@ demo: install
 	@echo "== a classic task"
 	$(BIN)/genstack task sentiment "I love using Generative AI"
 
+# The web UI tests drive Debian's chromium with Playwright (never a browser download).
+# As root with apt (CI, containers) it is installed here; otherwise install it yourself.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "error: the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
 # Exit code 5 (no tests collected) is a failure: a suite that runs nothing is broken.
-test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+test: install browser
+	GENSTACK_REQUIRE_BROWSER=1 $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-unit: install

@@ -36,9 +36,14 @@ class FakeChatModel(Model):
         responder: Responder | None = None,
         context_length: int = 2048,
         name: str = "fake",
+        delay: float = 0.0,
         **_ignored,
     ):
         self.name = name
+        #: seconds to wait before each token (to test streaming, timeouts and cancellation)
+        self.delay = delay
+        #: tokens produced so far, over all requests (cancellation tests read it)
+        self.produced = 0
         self._replies = list(replies or [])
         self._responder = responder
         self._n_ctx = context_length
@@ -103,7 +108,12 @@ class FakeChatModel(Model):
             if n_out >= max_tokens:
                 finish = "length"
                 break
+            if self.delay:
+                import time
+
+                time.sleep(self.delay)
             n_out += 1
+            self.produced += 1
             out = matcher.feed(tok)
             if out:
                 yield Chunk(out)

@@ -1,0 +1,222 @@
+"""The FastAPI application: ``create_app(settings, config)``.
+
+Routes are thin: parsing and shaping live in :mod:`.openai_api`, work runs
+in the :class:`~.engine.Engine`, limits in :mod:`.limits`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings, load_settings
+from ..errors import ContextLengthExceeded, GenstackError
+from .config import ServerConfig
+from .engine import Engine
+from .errors import APIError, error_body
+from .limits import BodySizeLimit, RateLimiter
+from .metrics import Metrics, ObservabilityMiddleware
+
+__all__ = ["create_app", "State", "app_from_env"]
+
+log = logging.getLogger("genstack.server")
+UI_DIR = Path(__file__).parent / "ui"
+
+
+class State:
+    """Everything a request handler needs, hung on ``app.state.gs``."""
+
+    def __init__(self, settings: Settings, config: ServerConfig, engine: Engine):
+        self.settings, self.config, self.engine = settings, config, engine
+        self.metrics = Metrics(queue_depth=lambda: engine.gate.depth if engine._gate else 0,
+                               running=lambda: engine.gate.running if engine._gate else 0)
+        engine.on_cancel = self.metrics.cancelled.inc
+        self.limiter = RateLimiter(config.rate_limit)
+        self._keys = {hashlib.sha256(k.encode()).hexdigest(): "key-" + hashlib.sha256(k.encode()).hexdigest()[:8]
+                      for k in config.api_keys}
+        self._logdb = None
+        self.jobs: dict[str, dict[str, Any]] = {}
+
+    @property
+    def logdb(self):
+        if self._logdb is None:
+            from .logdb import LogDB
+
+            self._logdb = LogDB(self.settings.data_dir / "server.db")
+        return self._logdb
+
+    def authorize(self, request) -> str:
+        """Check the API key (when keys are configured) and the rate limit; return the caller's id."""
+        if self._keys:
+            auth = request.headers.get("authorization", "")
+            token = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            key_id = next((kid for d, kid in self._keys.items() if hmac.compare_digest(d, digest)), None)
+            if not token or key_id is None:
+                raise APIError(401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
+                               code="invalid_api_key")
+        else:
+            key_id = "ip-" + (request.client.host if request.client else "unknown")
+        request.scope.setdefault("state", {})["key_id"] = key_id
+        try:
+            self.limiter.check(key_id)
+        except APIError:
+            self.metrics.rejected.labels("rate_limit").inc()
+            raise
+        return key_id
+
+    def log_request(self, **fields) -> None:
+        if not self.config.log_requests:
+            return
+        try:
+            self.logdb.log_request(**fields)
+        except Exception as exc:  # the log must never break a response
+            log.warning("request log write failed: %s", exc)
+
+    def close(self) -> None:
+        self.engine.close()
+        if self._logdb is not None:
+            self._logdb.close()
+
+
+def create_app(settings: Settings | None = None, config: ServerConfig | None = None, *,
+               models: dict | None = None, embedders: dict | None = None):
+    """Build the app. ``models`` / ``embedders`` inject loaded instances (tests use the fakes)."""
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+    from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from . import routes_api, routes_openai
+
+    settings = settings or load_settings()
+    config = config or ServerConfig()
+    engine = Engine(settings, config, models=models, embedders=embedders)
+    gs = State(settings, config, engine)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        log.info("genstack serving on http://%s:%s (models: %s)", config.host, config.port,
+                 ", ".join(engine.generator_names()))
+        try:
+            yield
+        finally:
+            gs.close()
+
+    app = FastAPI(title="genstack", version=_version(), lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.gs = gs
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, exc: APIError):
+        if exc.status == 503:
+            gs.metrics.rejected.labels("queue_full").inc()
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(GenstackError)
+    async def _genstack_error(request: Request, exc: GenstackError):
+        return JSONResponse(error_response(exc).body(), status_code=error_response(exc).status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        return JSONResponse(error_body(400, f"{where}: {first.get('msg', 'invalid request')}", param=where or None),
+                            status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return JSONResponse(error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse(error_body(500, f"internal error ({type(exc).__name__}); see the server log"),
+                            status_code=500)
+
+    app.include_router(routes_openai.router)
+    app.include_router(routes_api.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz():
+        """A real one-token generation with the default model."""
+        name = settings.default_model
+        t0 = time.perf_counter()
+        try:
+            def one():
+                return engine.model(name).generate("ping", max_tokens=1, greedy=True)
+
+            comp = await engine.run(one, lock=name, deadline=time.monotonic() + min(60.0, config.request_timeout))
+        except Exception as exc:
+            status = exc.status if isinstance(exc, APIError) else 503
+            msg = exc.message if isinstance(exc, APIError) else f"{type(exc).__name__}: {exc}"
+            return JSONResponse({"status": "error", "model": name, "error": msg}, status_code=status if status >= 500 else 503)
+        return {"status": "ok", "model": name, "tokens": comp.usage.completion_tokens,
+                "latency_s": round(time.perf_counter() - t0, 4)}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics():
+        body, ctype = gs.metrics.render()
+        return Response(body, media_type=ctype)
+
+    @app.get("/", include_in_schema=False)
+    async def root():
+        return RedirectResponse("/ui/")
+
+    @app.get("/ui/", include_in_schema=False)
+    async def ui_index():
+        return FileResponse(UI_DIR / "index.html", headers=_UI_HEADERS)
+
+    app.mount("/ui", StaticFiles(directory=UI_DIR), name="ui")
+    # outermost first: observe everything, then refuse oversized bodies
+    app.add_middleware(BodySizeLimit, limit=config.max_body_bytes, upload_limit=config.max_upload_bytes)
+    app.add_middleware(ObservabilityMiddleware, metrics=gs.metrics, enabled_log=config.access_log)
+    return app
+
+
+#: the UI loads nothing from other origins, and no inline script runs
+_UI_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def error_response(exc: Exception) -> APIError:
+    """Map a genstack error to an HTTP error."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, ContextLengthExceeded):
+        return APIError(400, str(exc), code="context_length_exceeded")
+    from ..stores.collections import CollectionNotFound
+
+    if isinstance(exc, CollectionNotFound):
+        return APIError(404, str(exc), code="collection_not_found")
+    if isinstance(exc, GenstackError):
+        return APIError(400, str(exc))
+    return APIError(500, f"internal error ({type(exc).__name__}); see the server log")
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def app_from_env():
+    """The app factory uvicorn's workers call (``--workers N``): config comes as JSON in the environment."""
+    config = ServerConfig.from_json(os.environ["GENSTACK_SERVER_CONFIG"])
+    return create_app(load_settings(), config)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

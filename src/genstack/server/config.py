@@ -1,0 +1,94 @@
+"""What a server instance is allowed to do: its limits, keys and models.
+
+Every limit has a default that protects a laptop, and every one is a
+``genstack serve`` option. The object is plain data so that ``--workers N``
+can hand it to each worker process as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+__all__ = ["ServerConfig", "is_loopback"]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: API keys (``Authorization: Bearer <key>``); empty means no authentication,
+    #: which is only allowed on a loopback address
+    api_keys: tuple[str, ...] = ()
+    #: generator names served besides the default model (registry names or GGUF paths);
+    #: empty means the default model and every installed registry generator
+    models: tuple[str, ...] = ()
+    #: largest request body, in bytes, for every route but uploads (413 above it)
+    max_body_bytes: int = 1_000_000
+    #: largest upload request, in bytes (413 above it)
+    max_upload_bytes: int = 20_000_000
+    #: most prompt tokens a request may send (400 above it); 0 means the model's window
+    max_prompt_tokens: int = 4096
+    #: most tokens a request may ask for (400 above it); also the default
+    max_tokens_cap: int = 1024
+    #: requests per minute per API key (or per client address without keys); 0 = off
+    rate_limit: int = 120
+    #: generations running at once, and requests waiting for a slot (503 beyond)
+    max_concurrency: int = 1
+    max_queue: int = 32
+    #: seconds a request may take, queueing included, before it is cut off (504)
+    request_timeout: float = 300.0
+    #: keep a request/response log in SQLite (``genstack logs``)
+    log_requests: bool = True
+    #: write one JSON access-log line per request to stderr
+    access_log: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "api_keys", tuple(k for k in self.api_keys if k))
+        object.__setattr__(self, "models", tuple(self.models))
+        for name in ("port", "max_body_bytes", "max_upload_bytes", "max_prompt_tokens", "max_tokens_cap",
+                     "rate_limit", "max_concurrency", "max_queue"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be a non-negative integer, got {v!r}")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be between 1 and 65535, got {self.port}")
+        for name in ("max_body_bytes", "max_upload_bytes", "max_tokens_cap", "max_concurrency"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be at least 1")
+        if not self.request_timeout > 0:
+            raise ConfigError(f"request-timeout must be positive, got {self.request_timeout!r}")
+
+    def check_bind(self) -> None:
+        """A non-loopback bind needs an API key: refuse to start otherwise."""
+        if not is_loopback(self.host) and not self.api_keys:
+            raise ConfigError(
+                f"refusing to listen on {self.host} without an API key: anyone on the network could use it. "
+                "Set GENSTACK_API_KEYS (or --api-key), or bind 127.0.0.1"
+            )
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "ServerConfig":
+        data = json.loads(text)
+        data["api_keys"] = tuple(data.get("api_keys", ()))
+        data["models"] = tuple(data.get("models", ()))
+        return cls(**data)
+
+    def replace(self, **changes) -> "ServerConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,239 @@
+"""The server's engine: models loaded once and lazily, generation in worker
+threads, and the bridge from a blocking token stream to an async one.
+
+llama.cpp runs one sequence at a time per loaded model, so each model has a
+lock; the :class:`~genstack.server.limits.Gate` bounds how many requests run
+and wait. A request that is cancelled (client gone, timeout) sets an event
+the worker checks between tokens: the generator is closed, the model's lock
+and the gate's slot are freed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, AsyncIterator, Callable, Iterator
+
+from ..config import Settings
+from ..embeddings.base import Embedder
+from ..models.base import Model
+from .config import ServerConfig
+from .errors import APIError
+from .limits import Gate
+
+__all__ = ["Engine", "Cancelled"]
+
+_DONE = object()
+
+
+class Cancelled(Exception):
+    """The request was cancelled before its stream finished."""
+
+
+class Engine:
+    def __init__(self, settings: Settings, config: ServerConfig, *, models: dict[str, Model] | None = None,
+                 embedders: dict[str, Embedder] | None = None):
+        self.settings, self.config = settings, config
+        self._models: dict[str, Model] = dict(models or {})
+        self._embedders: dict[str, Embedder] = dict(embedders or {})
+        self._injected = set(self._models) | set(self._embedders)
+        self._load_lock = threading.Lock()
+        self._asker_lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._askers: dict[tuple[str, str], Any] = {}
+        self.executor = ThreadPoolExecutor(max_workers=config.max_concurrency + 1, thread_name_prefix="genstack-gen")
+        self._gate: Gate | None = None
+        self.cancelled = 0
+        #: called whenever a generation is stopped early
+        self.on_cancel: Callable[[], None] | None = None
+
+    # -- registry ----------------------------------------------------------------------
+    @property
+    def gate(self) -> Gate:
+        if self._gate is None:  # created on the running loop
+            self._gate = Gate(self.config.max_concurrency, self.config.max_queue)
+        return self._gate
+
+    def generator_names(self) -> list[str]:
+        names = [self.settings.default_model] + list(self.config.models) + [n for n in self._models]
+        if not self.config.models:
+            from ..models.registry import REGISTRY, is_installed
+
+            names += [n for n, s in REGISTRY.items() if s.kind in ("chat", "completion") and is_installed(s)]
+        return list(dict.fromkeys(names))
+
+    def embedder_names(self) -> list[str]:
+        from ..models.registry import REGISTRY, is_installed
+
+        names = [self.settings.default_embedder] + list(self._embedders)
+        names += [n for n, s in REGISTRY.items() if s.kind == "embedding" and is_installed(s)]
+        return list(dict.fromkeys(names))
+
+    def model(self, name: str) -> Model:
+        """The loaded generator ``name`` (loaded once; 404 when not served)."""
+        if name not in self._models:
+            if name not in self.generator_names():
+                raise APIError(404, f"the model {name!r} does not exist or is not served here; "
+                                    "GET /v1/models lists the models", code="model_not_found", param="model")
+            with self._load_lock:
+                if name not in self._models:
+                    from ..models.registry import get_model
+
+                    self._models[name] = get_model(name, settings=self.settings)
+        return self._models[name]
+
+    def embedder(self, name: str | None = None, *, check: bool = True) -> Embedder:
+        """The loaded embedder ``name`` (404 when not served, unless ``check`` is off)."""
+        name = name or self.settings.default_embedder
+        if name not in self._embedders:
+            if check and name not in self.embedder_names():
+                raise APIError(404, f"the embedding model {name!r} does not exist or is not served here",
+                               code="model_not_found", param="model")
+            with self._load_lock:
+                if name not in self._embedders:
+                    from ..embeddings import get_embedder
+
+                    self._embedders[name] = get_embedder(name, settings=self.settings)
+        return self._embedders[name]
+
+    def retriever(self, collection: str):
+        """A Retriever on ``collection`` that shares the engine's loaded embedder."""
+        from ..retrieval import Retriever
+        from ..stores.collections import open_collection
+
+        store = open_collection(collection, self.settings)  # 404-style error when missing
+        try:
+            name = store.embedder or self.settings.default_embedder
+        finally:
+            store.close()
+        return Retriever(collection, self.settings, embedder=self.embedder(name, check=False))
+
+    def asker(self, collection: str, model_name: str):
+        """One Asker per (collection, model), sharing the loaded model and embedder."""
+        from ..rag.answer import Asker
+
+        key = (collection, model_name)
+        with self._asker_lock:
+            if key not in self._askers:
+                self._askers[key] = Asker(collection, model=self.model(model_name), settings=self.settings,
+                                          retriever=self.retriever(collection), focus=3)
+            return self._askers[key]
+
+    def forget_collection(self, collection: str) -> None:
+        with self._asker_lock:
+            keys = [k for k in self._askers if k[0] == collection]
+        for key in keys:
+            asker = self._askers.pop(key, None)
+            try:
+                asker.close()
+            except Exception:
+                pass
+
+    def lock_for(self, name: str) -> threading.Lock:
+        return self._locks[name]
+
+    # -- running work ----------------------------------------------------------------
+    async def run(self, fn: Callable[[], Any], *, lock: str | None = None, deadline: float | None = None) -> Any:
+        """Run a blocking call in a worker thread behind the gate."""
+        deadline = deadline or (time.monotonic() + self.config.request_timeout)
+        await self.gate.acquire(max(0.001, deadline - time.monotonic()))
+        loop = asyncio.get_running_loop()
+
+        def call():
+            if lock is None:
+                return fn()
+            with self.lock_for(lock):
+                return fn()
+
+        fut = loop.run_in_executor(self.executor, call)
+        fut.add_done_callback(lambda _f: self.gate.release())
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), max(0.001, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            raise APIError(504, f"the request took longer than {self.config.request_timeout:g} s",
+                           code="timeout") from None
+
+    async def stream(self, make: Callable[[], Iterator[Any]], *, lock: str | None = None,
+                     deadline: float | None = None) -> AsyncIterator[Any]:
+        """Run ``make()`` (a blocking iterator) in a worker thread; yield its items.
+
+        Closing this async iterator early (client disconnect) or passing the
+        deadline stops the worker at its next item; the slot is released when
+        the worker has actually stopped, so the next request never shares a model.
+        """
+        deadline = deadline or (time.monotonic() + self.config.request_timeout)
+        await self.gate.acquire(max(0.001, deadline - time.monotonic()))
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cancel = threading.Event()
+
+        def put(item):
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work():
+            it = None
+            try:
+                held = self.lock_for(lock) if lock else None
+                if held:
+                    held.acquire()
+                try:
+                    if cancel.is_set():
+                        return
+                    it = make()
+                    for item in it:
+                        if cancel.is_set():
+                            break
+                        put(item)
+                finally:
+                    close = getattr(it, "close", None)
+                    if close is not None:
+                        try:
+                            close()
+                        except Exception:
+                            pass
+                    if held:
+                        held.release()
+            except BaseException as exc:  # delivered to the consumer
+                put(exc)
+            finally:
+                put(_DONE)
+
+        fut = loop.run_in_executor(self.executor, work)
+        fut.add_done_callback(lambda _f: self.gate.release())
+        finished = False
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise APIError(504, f"the request took longer than {self.config.request_timeout:g} s",
+                                   code="timeout")
+                try:
+                    item = await asyncio.wait_for(queue.get(), remaining)
+                except asyncio.TimeoutError:
+                    raise APIError(504, f"the request took longer than {self.config.request_timeout:g} s",
+                                   code="timeout") from None
+                if item is _DONE:
+                    finished = True
+                    return
+                if isinstance(item, BaseException):
+                    finished = True
+                    raise item
+                yield item
+        finally:
+            if not finished:
+                cancel.set()
+                self.cancelled += 1
+                if self.on_cancel:
+                    self.on_cancel()
+
+    def close(self) -> None:
+        for asker in self._askers.values():
+            try:
+                asker.close()
+            except Exception:
+                pass
+        self._askers.clear()
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,366 @@
+"""``/v1``: models, chat completions (plain and ``rag:<collection>``), completions, embeddings."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from ..generation import Completion, SamplingParams
+from .errors import APIError
+from .openai_api import (
+    chunk,
+    completion_id,
+    encode_vector,
+    now,
+    parse_chat,
+    parse_completion,
+    parse_embeddings,
+)
+
+router = APIRouter(prefix="/v1")
+
+RAG_PREFIX = "rag:"
+RETRACTED = "\n\n(Retracted: the sources do not support the answer above.) "
+
+
+def _gs(request: Request):
+    return request.app.state.gs
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise APIError(400, "the request body is not valid JSON") from None
+
+
+def sse(data: Any) -> bytes:
+    return f"data: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
+
+
+@router.get("/models")
+async def list_models(request: Request):
+    gs = _gs(request)
+    gs.authorize(request)
+    from ..stores.collections import list_collections
+
+    created = now()
+    data = [{"id": n, "object": "model", "created": created, "owned_by": "genstack", "genstack_kind": "generator"}
+            for n in gs.engine.generator_names()]
+    data += [{"id": n, "object": "model", "created": created, "owned_by": "genstack", "genstack_kind": "embedder"}
+             for n in gs.engine.embedder_names()]
+    data += [{"id": RAG_PREFIX + c["name"], "object": "model", "created": created, "owned_by": "genstack",
+              "genstack_kind": "rag", "genstack_chunks": c["chunks"]} for c in list_collections(gs.settings)]
+    return {"object": "list", "data": data}
+
+
+@router.get("/models/{model_id:path}")
+async def get_model(model_id: str, request: Request):
+    listing = await list_models(request)
+    for m in listing["data"]:
+        if m["id"] == model_id:
+            return m
+    raise APIError(404, f"the model {model_id!r} does not exist", code="model_not_found", param="model")
+
+
+async def _first(agen: AsyncIterator[Any]) -> tuple[Any, AsyncIterator[Any]]:
+    """Pull the first item so that errors before any output become HTTP errors."""
+    try:
+        first = await agen.__anext__()
+    except StopAsyncIteration:
+        first = None
+    except BaseException as exc:
+        from .app import error_response
+
+        await agen.aclose()
+        raise error_response(exc) from None
+
+    async def rest():
+        if first is not None:
+            yield first
+        async for x in agen:
+            yield x
+
+    return first, rest()
+
+
+def _check_prompt(gs, n: int) -> None:
+    limit = gs.config.max_prompt_tokens
+    if limit and n > limit:
+        raise APIError(400, f"the prompt is {n} tokens; this server accepts at most {limit}",
+                       code="context_length_exceeded", param="messages")
+
+
+class _Run:
+    """Book-keeping of one generation: timings, metrics and the request log."""
+
+    def __init__(self, gs, route: str, model: str, key_id: str, body: Any):
+        self.gs, self.route, self.model, self.key_id, self.body = gs, route, model, key_id, body
+        self.t0 = time.perf_counter()
+        self.t_first: float | None = None
+        self.parts: list[str] = []
+
+    def piece(self, text: str) -> None:
+        if text and self.t_first is None:
+            self.t_first = time.perf_counter()
+            self.gs.metrics.ttft.labels(self.model).observe(self.t_first - self.t0)
+        self.parts.append(text)
+
+    def done(self, rid: str, status: int, usage=None, response: str | None = None) -> None:
+        t1 = time.perf_counter()
+        m = self.gs.metrics
+        if usage is not None:
+            m.tokens.labels(self.model, "prompt").inc(usage.prompt_tokens)
+            m.tokens.labels(self.model, "completion").inc(usage.completion_tokens)
+            if self.t_first is not None and usage.completion_tokens > 1 and t1 > self.t_first:
+                m.tokens_per_s.labels(self.model).observe((usage.completion_tokens - 1) / (t1 - self.t_first))
+        self.gs.log_request(
+            id=rid, route=self.route, model=self.model, key_id=self.key_id, status=status, request=self.body,
+            response=response if response is not None else "".join(self.parts),
+            prompt_tokens=getattr(usage, "prompt_tokens", None), completion_tokens=getattr(usage, "completion_tokens", None),
+            latency_s=round(t1 - self.t0, 4),
+            ttft_s=round(self.t_first - self.t0, 4) if self.t_first else None)
+
+
+def _citations(answer) -> list[dict]:
+    return [{"n": s.n, "label": s.label, "source": Path(s.hit.source).name if s.hit.source else s.hit.id,
+             "snippet": s.snippet(240), "text": s.hit.text, "cited": s.n in answer.cited,
+             "similarity": None if s.hit.similarity is None else round(float(s.hit.similarity), 4)}
+            for s in answer.sources]
+
+
+def _rag_extra(answer) -> dict:
+    return {"answer": answer.text, "abstained": answer.abstained, "reason": answer.reason,
+            "query": answer.query, "similarity": round(float(answer.similarity), 4),
+            "timings": {k: round(v, 4) for k, v in answer.timings.items()}}
+
+
+@router.post("/chat/completions")
+async def chat_completions(request: Request):
+    gs = _gs(request)
+    key_id = gs.authorize(request)
+    body = await read_json(request)
+    cp, messages = parse_chat(body, gs.config.max_tokens_cap)
+    engine = gs.engine
+    rag = cp.model.startswith(RAG_PREFIX)
+    gen_name = cp.model
+    if rag:  # rag:<collection> answers with the default generator, or the one named in "generator"
+        gen_name = body.get("generator") or gs.settings.default_model
+        if not isinstance(gen_name, str):
+            raise APIError(400, "generator must be a model name", param="generator")
+        if gen_name not in engine.generator_names():
+            engine.model(gen_name)  # raises the 404
+    if not rag and cp.model not in engine.generator_names():
+        engine.model(cp.model)  # raises the 404
+    if rag:
+        from ..stores.collections import check_name, collection_path
+
+        coll = cp.model[len(RAG_PREFIX):]
+        try:
+            check_name(coll)
+        except Exception:
+            raise APIError(404, f"no collection named {coll!r}", code="model_not_found", param="model") from None
+        if not collection_path(coll, gs.settings).is_file():
+            raise APIError(404, f"no collection named {coll!r}; GET /v1/models lists rag:<collection> models",
+                           code="model_not_found", param="model")
+        if messages[-1].role != "user":
+            raise APIError(400, "the last message must be from the user", param="messages")
+        if cp.json_schema is not None:
+            raise APIError(400, "response_format is not supported with rag: models", param="response_format")
+    run = _Run(gs, "/v1/chat/completions", cp.model, key_id, body)
+    cid, created = completion_id(), now()
+
+    def make():
+        model = engine.model(gen_name)
+        if rag:
+            from ..rag.chat import rewrite_query
+
+            _check_prompt(gs, model.count_tokens(messages[-1].content))
+            asker = engine.asker(coll, gen_name)
+            # greedy unless the client asked for a temperature: grounded answers should not wander
+            asker.params = cp.params if body.get("temperature") is not None else cp.params.replace(greedy=True)
+            if cp.clamp:
+                asker.params = asker.params.replace(max_tokens=min(cp.params.max_tokens, 256))
+            history = [m for m in messages[:-1] if m.role in ("user", "assistant")]
+            question = messages[-1].content
+            query = rewrite_query(model, question, history) if history else question
+            s = asker.stream(question, history=history, query=query)
+            for piece in s:
+                yield piece
+            gs.metrics.retrieval.labels(coll).observe(s.answer.timings.get("retrieve_s", 0.0))
+            yield s.answer
+            return
+        _check_prompt(gs, model.count_chat_tokens(messages))
+        ts = model.stream(messages=messages, params=cp.params, json_schema=cp.json_schema,
+                          on_overflow="clamp" if cp.clamp else "error")
+        try:
+            yield from ts
+        finally:
+            ts.close()
+        yield ts.completion
+
+    first, items = await _first(engine.stream(make, lock=gen_name))
+
+    if not cp.stream:
+        final = None
+        async for item in items:
+            if isinstance(item, str):
+                run.piece(item)
+            else:
+                final = item
+        return JSONResponse(_chat_body(cid, created, cp.model, run, final))
+
+    async def events():
+        status, final = 499, None
+        try:
+            yield sse(chunk(cid, cp.model, created, {"role": "assistant", "content": ""}))
+            async for item in items:
+                if isinstance(item, str):
+                    if item:
+                        run.piece(item)
+                        yield sse(chunk(cid, cp.model, created, {"content": item}))
+                    continue
+                final = item
+            if isinstance(final, Completion):
+                usage = final.usage
+                yield sse(chunk(cid, cp.model, created, {}, final.finish_reason))
+            else:  # a RAG answer
+                usage = final.usage
+                if final.abstained and final.reason != "weak-retrieval" and final.draft:
+                    run.piece(RETRACTED + final.text)
+                    yield sse(chunk(cid, cp.model, created, {"content": RETRACTED + final.text}))
+                yield sse(chunk(cid, cp.model, created, {}, "stop", citations=_citations(final),
+                                genstack=_rag_extra(final)))
+            if cp.include_usage:
+                u = _usage_dict(usage)
+                yield sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": cp.model,
+                           "choices": [], "usage": u})
+            status = 200
+            yield b"data: [DONE]\n\n"
+        except Exception as exc:
+            from .app import error_response
+
+            err = error_response(exc)
+            status = err.status
+            yield sse(err.body())
+            yield b"data: [DONE]\n\n"
+        finally:
+            run.done(cid, status, getattr(final, "usage", None),
+                     getattr(final, "text", None) if final is not None and not isinstance(final, Completion) else None)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _usage_dict(usage) -> dict:
+    if usage is None:
+        return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    return usage.to_dict()
+
+
+def _chat_body(cid, created, model, run: _Run, final) -> dict:
+    if isinstance(final, Completion):
+        text, finish, usage, extra = final.text, final.finish_reason, final.usage, {}
+    else:
+        text, finish, usage = final.text, "stop", final.usage
+        extra = {"citations": _citations(final), "genstack": _rag_extra(final)}
+    run.done(cid, 200, usage, text)
+    body = {"id": cid, "object": "chat.completion", "created": created, "model": model,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+                         "logprobs": None, "finish_reason": finish}],
+            "usage": _usage_dict(usage)}
+    body.update(extra)
+    return body
+
+
+@router.post("/completions")
+async def completions(request: Request):
+    gs = _gs(request)
+    key_id = gs.authorize(request)
+    body = await read_json(request)
+    cp, prompt = parse_completion(body, gs.config.max_tokens_cap)
+    engine = gs.engine
+    if cp.model not in engine.generator_names():
+        engine.model(cp.model)
+    run = _Run(gs, "/v1/completions", cp.model, key_id, body)
+    cid, created = completion_id("cmpl"), now()
+
+    def make():
+        model = engine.model(cp.model)
+        _check_prompt(gs, model.count_tokens(prompt))
+        ts = model.stream(prompt, params=cp.params, on_overflow="clamp" if cp.clamp else "error")
+        try:
+            yield from ts
+        finally:
+            ts.close()
+        yield ts.completion
+
+    first, items = await _first(engine.stream(make, lock=cp.model))
+    if not cp.stream:
+        final = None
+        async for item in items:
+            if isinstance(item, str):
+                run.piece(item)
+            else:
+                final = item
+        run.done(cid, 200, final.usage, final.text)
+        return {"id": cid, "object": "text_completion", "created": created, "model": cp.model,
+                "system_fingerprint": None,
+                "choices": [{"index": 0, "text": final.text, "logprobs": None, "finish_reason": final.finish_reason}],
+                "usage": _usage_dict(final.usage)}
+
+    async def events():
+        status, final = 499, None
+        try:
+            async for item in items:
+                if isinstance(item, str):
+                    if item:
+                        run.piece(item)
+                        yield sse(chunk(cid, cp.model, created, obj="text_completion", text=item))
+                else:
+                    final = item
+            yield sse(chunk(cid, cp.model, created, obj="text_completion", text="", finish=final.finish_reason))
+            if cp.include_usage:
+                yield sse({"id": cid, "object": "text_completion", "created": created, "model": cp.model,
+                           "choices": [], "usage": _usage_dict(final.usage)})
+            status = 200
+            yield b"data: [DONE]\n\n"
+        except Exception as exc:
+            from .app import error_response
+
+            err = error_response(exc)
+            status = err.status
+            yield sse(err.body())
+            yield b"data: [DONE]\n\n"
+        finally:
+            run.done(cid, status, getattr(final, "usage", None))
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.post("/embeddings")
+async def embeddings(request: Request):
+    gs = _gs(request)
+    gs.authorize(request)
+    body = await read_json(request)
+    name, texts, fmt = parse_embeddings(body)
+    engine = gs.engine
+    emb = engine.embedder(name)  # 404 for an unknown name; loads lazily
+
+    def work():
+        vectors = emb.embed(texts)
+        tokens = sum(len(emb.offsets(t)) for t in texts)
+        return vectors, tokens
+
+    vectors, tokens = await engine.run(work, lock="embedder:" + emb.name)
+    return {"object": "list", "model": name or emb.name,
+            "data": [{"object": "embedding", "index": i, "embedding": encode_vector(v, fmt)} for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}

@@ -1,0 +1,71 @@
+"""Helpers for the server tests: an app on the shipped fakes, and a real uvicorn in a thread."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+SAMPLE = Path(__file__).resolve().parents[1] / "src" / "genstack" / "data" / "sample"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def grounded_reply(request) -> str:
+    """A scripted 'model' that answers with the first sentence of source [1] and cites it."""
+    text = request.messages[-1].content if request.messages else request.prompt
+    m = re.search(r"(?m)^\[1\]\s*(.+?[.!?])(\s|$)", text)
+    return f"{' '.join(m.group(1).split())} [1]" if m else "I don't know."
+
+
+def make_app(tmp_path, *, replies=None, responder=None, delay=0.0, **config):
+    from genstack import load_settings
+    from genstack.embeddings.fake import FakeEmbedder
+    from genstack.models.fake import FakeChatModel
+    from genstack.server import ServerConfig, create_app
+
+    settings = load_settings(data_dir=tmp_path / "home", default_model="fake", default_embedder="fake")
+    model = FakeChatModel(replies or ["Hello there friend."], responder=responder, delay=delay)
+    config.setdefault("access_log", False)
+    config.setdefault("models", ("fake",))
+    app = create_app(settings, ServerConfig(**config), models={"fake": model}, embedders={"fake": FakeEmbedder()})
+    return app, model, settings
+
+
+def ingest_sample(settings, collection="docs"):
+    from genstack.embeddings.fake import FakeEmbedder
+    from genstack.ingest import ingest
+
+    return ingest([SAMPLE], collection, settings=settings, embedder=FakeEmbedder())
+
+
+class LiveServer:
+    """uvicorn serving ``app`` on a free loopback port, in a background thread."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.time() + 10
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)

@@ -1,0 +1,118 @@
+"""The web UI end to end in headless Chromium (Debian's package, driven by Playwright; no browser download)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("GENSTACK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("GENSTACK_REQUIRE_BROWSER"):
+        raise RuntimeError(f"chromium not found at {CHROMIUM}: `make test` installs Debian's chromium package")
+    pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+# flags this closed network needs: no background connections to Google's services
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.outside_requests = []
+    page.on("request", lambda r: None if r.url.startswith(live_server) else page.outside_requests.append(r.url))
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(live_server + "/")
+    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+    yield page
+    context.close()
+
+
+def test_page_loads_with_models_and_collections(page):
+    models = page.eval_on_selector_all("#model option", "els => els.map(e => e.value)")
+    assert "smollm2-135m-instruct" in models
+    collections = page.eval_on_selector_all("#collection option", "els => els.map(e => e.value)")
+    assert "docs" in collections
+    for slider in ("temperature", "top_k", "top_p", "max_tokens"):
+        assert page.locator(f"#{slider}").count() == 1
+    assert page.errors == []
+
+
+def test_ask_streams_an_answer_with_clickable_citations_and_feedback(page, live_server):
+    page.select_option("#collection", "docs")
+    page.fill("#prompt", "What is the capacity of the Brewmaster K7 kettle?")
+    page.click("#send")
+    # text appears while the answer is still streaming
+    page.wait_for_function(
+        "() => { const m = document.querySelector('.msg.assistant'); "
+        "return m && m.querySelector('.content').textContent.length > 0 && !m.dataset.done; }", timeout=60_000)
+    page.wait_for_selector(".msg.assistant[data-done='1']", timeout=120_000)
+    answer = page.locator(".msg.assistant .content").inner_text()
+    assert "1.7" in answer
+    cite = page.locator(".msg.assistant .content .cite").first
+    assert cite.count() == 1
+    cite.click()
+    assert page.locator("#source-panel").is_visible()
+    assert "1.7" in page.locator("#source-text").inner_text()
+    assert "kettle" in page.locator("#source-title").inner_text()
+    page.click(".msg.assistant .fb-up")
+    page.wait_for_selector(".msg.assistant .fb-up.chosen")
+    db = sqlite3.connect(live_server.home / "server.db")
+    rating, answer_stored, messages = db.execute(
+        "SELECT rating, answer, messages FROM feedback ORDER BY rowid DESC LIMIT 1").fetchone()
+    assert rating == 1 and "1.7" in answer_stored and "Brewmaster" in messages
+    assert page.outside_requests == [] and page.errors == []
+
+
+def test_upload_with_progress_then_search_it(page, tmp_path):
+    doc = tmp_path / "otters.md"
+    doc.write_text("# Sea otters\n\nSea otters hold hands while they sleep so that they do not drift apart.\n")
+    page.select_option("#collection", "")
+    page.fill("#new-collection", "notes")
+    page.set_input_files("#file", str(doc))
+    page.click("#upload")
+    page.wait_for_selector("#upload-status[data-state='done']", timeout=60_000)
+    assert page.locator("#upload-progress").get_attribute("value") == "100"
+    assert "1 added" in page.locator("#upload-status").inner_text()
+    assert page.locator("#collection").input_value() == "notes"
+    page.fill("#search-input", "otters sleeping")
+    page.click("#search-btn")
+    page.wait_for_selector("#search-results li")
+    first = page.locator("#search-results li").first.inner_text()
+    assert "otters.md" in first and "hold hands" in first
+
+
+def test_document_text_is_shown_as_text_never_as_html(page, tmp_path):
+    doc = tmp_path / "evil.md"
+    doc.write_text("# Tricks\n\nMalicious payload <img src=x onerror=\"window.__xss=1\"> here. "
+                   "![pixel](http://evil.example/track.png) and [click me](http://evil.example/phish) too.\n")
+    page.select_option("#collection", "")
+    page.fill("#new-collection", "tricks")
+    page.set_input_files("#file", str(doc))
+    page.click("#upload")
+    page.wait_for_selector("#upload-status[data-state='done']", timeout=60_000)
+    page.fill("#search-input", "malicious payload tricks")
+    page.click("#search-btn")
+    page.wait_for_selector("#search-results li")
+    text = page.locator("#search-results").inner_text()
+    assert "<img src=x" in text  # shown literally
+    assert "[image removed: pixel]" in text and "(link to evil.example removed)" in text
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#search-results img, #search-results a").count() == 0
+    assert not [u for u in page.outside_requests if "evil.example" in u]

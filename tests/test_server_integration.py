@@ -1,0 +1,154 @@
+"""The official OpenAI Python client against `genstack serve` (a real process, real models)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.integration
+openai = pytest.importorskip("openai")
+
+
+@pytest.fixture(scope="module")
+def client(live_server):
+    return openai.OpenAI(base_url=live_server + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+def test_models_endpoint_lists_the_bundled_models_and_rag(client):
+    ids = {m.id for m in client.models.list()}
+    assert {"smollm2-135m-instruct", "minilm-l6-v2", "rag:docs"} <= ids
+
+
+def test_chat_completion_greedy_is_reproducible(client):
+    kw = dict(model="smollm2-135m-instruct", temperature=0, max_tokens=24,
+              messages=[{"role": "system", "content": "You are a helpful assistant."},
+                        {"role": "user", "content": "What is the capital of France?"}])
+    a = client.chat.completions.create(**kw)
+    b = client.chat.completions.create(**kw)
+    assert a.choices[0].message.content == b.choices[0].message.content
+    assert "Paris" in a.choices[0].message.content
+    assert a.usage.completion_tokens <= 24 and a.usage.prompt_tokens > 5
+
+
+def test_seeded_sampling_is_reproducible_and_stop_works(client):
+    kw = dict(model="smollm2-135m-instruct", messages=[{"role": "user", "content": "Write a line about rain."}],
+              temperature=1.0, top_p=0.9, seed=123, max_tokens=20)
+    assert client.chat.completions.create(**kw).choices[0].message.content == \
+        client.chat.completions.create(**kw).choices[0].message.content
+    r = client.chat.completions.create(model="smollm2-135m-instruct", temperature=0, max_tokens=40, stop=["Paris"],
+                                       messages=[{"role": "user", "content": "What is the capital of France? Answer in one word."}])
+    assert "Paris" not in r.choices[0].message.content and r.choices[0].finish_reason == "stop"
+
+
+def test_streaming_with_the_client(client):
+    stream = client.chat.completions.create(
+        model="smollm2-135m-instruct", messages=[{"role": "user", "content": "Count from one to five."}],
+        temperature=0, max_tokens=30, stream=True, stream_options={"include_usage": True})
+    pieces, finish, usage = [], None, None
+    for ev in stream:
+        if ev.usage:
+            usage = ev.usage
+        if ev.choices:
+            pieces.append(ev.choices[0].delta.content or "")
+            finish = ev.choices[0].finish_reason or finish
+    assert len([p for p in pieces if p]) > 3 and finish in ("stop", "length")
+    assert usage is not None and usage.completion_tokens >= len([p for p in pieces if p]) - 1
+
+
+def test_json_schema_response_format(client):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+              "required": ["city", "country"], "additionalProperties": False}
+    r = client.chat.completions.create(
+        model="smollm2-135m-instruct", temperature=0, max_tokens=60,
+        messages=[{"role": "user", "content": "Name a city and its country as JSON."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "place", "schema": schema, "strict": True}})
+    data = json.loads(r.choices[0].message.content)
+    assert set(data) == {"city", "country"} and all(isinstance(v, str) for v in data.values())
+
+
+def test_completions_and_embeddings(client):
+    r = client.completions.create(model="smollm2-135m-instruct", prompt="The sky is", max_tokens=8, temperature=0)
+    assert r.choices[0].text and r.usage.completion_tokens <= 8
+    e = client.embeddings.create(model="minilm-l6-v2", input=["a kettle boils water", "a kettle heats water", "stars"])
+    v = [d.embedding for d in e.data]
+    assert len(v) == 3 and len(v[0]) == 384
+    dot = lambda a, b: sum(x * y for x, y in zip(a, b))  # noqa: E731
+    assert dot(v[0], v[1]) > dot(v[0], v[2])
+
+
+def test_errors_arrive_as_openai_exceptions(client):
+    with pytest.raises(openai.NotFoundError) as e:
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    assert e.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="smollm2-135m-instruct", messages=[{"role": "user", "content": "x"}],
+                                       max_tokens=100000)
+    assert e.value.body["param"] == "max_tokens"
+
+
+def test_rag_through_the_openai_client(client):
+    r = client.chat.completions.create(
+        model="rag:docs", messages=[{"role": "user", "content": "What is the capacity of the Brewmaster K7 kettle?"}])
+    text = r.choices[0].message.content
+    extra = r.model_extra
+    assert "1.7" in text and "[" in text
+    cited = [c for c in extra["citations"] if c["cited"]]
+    assert cited and "kettle" in cited[0]["source"]
+    assert extra["genstack"]["abstained"] is False
+    # the same, streamed: citations come in the last chunk's extra field
+    stream = client.chat.completions.create(
+        model="rag:docs", stream=True,
+        messages=[{"role": "user", "content": "What is the capacity of the Brewmaster K7 kettle?"}])
+    last = None
+    text = ""
+    for ev in stream:
+        if ev.choices:
+            text += ev.choices[0].delta.content or ""
+            last = ev
+    assert "1.7" in text and any(c["cited"] for c in last.model_extra["citations"])
+
+
+def test_rag_says_so_when_the_documents_do_not_hold_the_answer(client):
+    r = client.chat.completions.create(
+        model="rag:docs", messages=[{"role": "user", "content": "Who won the football World Cup in 2014?"}])
+    assert r.choices[0].message.content == "Not found in these documents."
+    assert r.model_extra["genstack"]["abstained"] is True
+
+
+def test_metrics_and_health(live_server, client):
+    client.chat.completions.create(model="smollm2-135m-instruct", messages=[{"role": "user", "content": "Hi"}],
+                                   max_tokens=4, temperature=0)
+    text = urllib.request.urlopen(live_server + "/metrics").read().decode()
+    for name in ("genstack_requests_total", "genstack_time_to_first_token_seconds_bucket",
+                 "genstack_generation_tokens_per_second_bucket", "genstack_queue_depth", "genstack_retrieval_seconds"):
+        assert name in text
+    health = json.loads(urllib.request.urlopen(live_server + "/healthz").read())
+    assert health["status"] == "ok" and health["tokens"] == 1
+
+
+def test_sigterm_shuts_the_server_down_cleanly(tmp_path):
+    from tests._server import free_port
+
+    port = free_port()
+    env = {**os.environ, "GENSTACK_HOME": str(tmp_path), "GENSTACK_DEFAULT_MODEL": "fake"}
+    proc = subprocess.Popen([sys.executable, "-m", "genstack", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+            break
+        except OSError:
+            assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else ""
+            time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out
