@@ -139,7 +139,7 @@ class VectorStoreConformance:
         s.close()
         # a different process sees it
         code = textwrap.dedent(f"""
-            import sys, pickle
+            import sys
             sys.path[:0] = {sys.path!r}
             from {type(self).__module__} import {type(self).__name__} as T
             s = T().make_store(__import__('pathlib').Path({str(tmp_path)!r}), {DIM})

@@ -39,8 +39,13 @@ class State:
                                running=lambda: engine.gate.running if engine._gate else 0)
         engine.on_cancel = self.metrics.cancelled.inc
         self.limiter = RateLimiter(config.rate_limit)
-        self._keys = {hashlib.sha256(k.encode()).hexdigest(): "key-" + hashlib.sha256(k.encode()).hexdigest()[:8]
-                      for k in config.api_keys}
+        # "KEY" may use every collection; "KEY:a,b" only collections a and b (LLM08)
+        self._keys: dict[str, tuple[str, frozenset[str] | None]] = {}
+        for spec in config.api_keys:
+            key, sep, colls = spec.partition(":")
+            digest = hashlib.sha256(key.encode()).hexdigest()
+            allowed = frozenset(c.strip() for c in colls.split(",") if c.strip()) if sep else None
+            self._keys[digest] = ("key-" + digest[:8], allowed)
         self._logdb = None
         self.jobs: dict[str, dict[str, Any]] = {}
 
@@ -58,13 +63,15 @@ class State:
             auth = request.headers.get("authorization", "")
             token = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
             digest = hashlib.sha256(token.encode()).hexdigest()
-            key_id = next((kid for d, kid in self._keys.items() if hmac.compare_digest(d, digest)), None)
-            if not token or key_id is None:
+            found = next((v for d, v in self._keys.items() if hmac.compare_digest(d, digest)), None)
+            if not token or found is None:
                 raise APIError(401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
                                code="invalid_api_key")
+            key_id, allowed = found
         else:
-            key_id = "ip-" + (request.client.host if request.client else "unknown")
+            key_id, allowed = "ip-" + (request.client.host if request.client else "unknown"), None
         request.scope.setdefault("state", {})["key_id"] = key_id
+        request.scope["state"]["collections"] = allowed
         try:
             self.limiter.check(key_id)
         except APIError:
@@ -72,10 +79,26 @@ class State:
             raise
         return key_id
 
+    @staticmethod
+    def may_use(request, collection: str) -> bool:
+        allowed = request.scope.get("state", {}).get("collections")
+        return allowed is None or collection in allowed
+
+    def check_collection(self, request, collection: str) -> None:
+        """404 (not 403: a key must not learn which collections exist) for a collection the key may not use."""
+        if not self.may_use(request, collection):
+            raise APIError(404, f"no collection named {collection!r}", code="collection_not_found")
+
     def log_request(self, **fields) -> None:
         if not self.config.log_requests:
             return
         try:
+            # secrets and PII never reach the log (LLM02): the stored request and response are redacted
+            from ..guard.pii import redact
+
+            fields["request"] = json.loads(redact(json.dumps(fields["request"], ensure_ascii=False))[0])
+            if fields.get("response"):
+                fields["response"] = redact(fields["response"])[0]
             self.logdb.log_request(**fields)
         except Exception as exc:  # the log must never break a response
             log.warning("request log write failed: %s", exc)

@@ -74,7 +74,7 @@ async def collections(request: Request):
     gs.authorize(request)
     from ..stores.collections import list_collections
 
-    return {"collections": [{k: v for k, v in c.items()} for c in list_collections(gs.settings)]}
+    return {"collections": [c for c in list_collections(gs.settings) if gs.may_use(request, c["name"])]}
 
 
 @router.post("/collections", status_code=201)
@@ -89,6 +89,7 @@ async def create_collection(request: Request):
         check_name(name)
     except Exception as exc:
         raise APIError(400, str(exc), param="name") from None
+    gs.check_collection(request, name)
     if collection_path(name, gs.settings).is_file():
         raise APIError(409, f"collection {name!r} already exists", param="name", code="collection_exists")
     emb = gs.engine.embedder(body.get("embedder"))
@@ -100,6 +101,7 @@ async def create_collection(request: Request):
 async def delete_collection(name: str, request: Request):
     gs = _gs(request)
     gs.authorize(request)
+    gs.check_collection(request, name)
     import shutil
 
     from ..stores.collections import delete_collection as delete
@@ -121,6 +123,7 @@ def _hit(h) -> dict[str, Any]:
 async def search(name: str, request: Request):
     gs = _gs(request)
     gs.authorize(request)
+    gs.check_collection(request, name)
     body = await _json(request)
     query = body.get("query")
     if not isinstance(query, str) or not query.strip():
@@ -153,6 +156,7 @@ async def upload(name: str, request: Request):
     and ingested in the background. Poll ``GET /api/jobs/{id}`` for progress."""
     gs = _gs(request)
     gs.authorize(request)
+    gs.check_collection(request, name)
     folder = uploads_dir(gs.settings, name)  # checks the collection name
     form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
     files = [f for f in form.getlist("files") + form.getlist("file") if hasattr(f, "filename")]
@@ -225,7 +229,7 @@ async def job_status(job_id: str, request: Request):
     gs = _gs(request)
     gs.authorize(request)
     job = gs.jobs.get(job_id)
-    if job is None:
+    if job is None or not gs.may_use(request, job["collection"]):
         raise APIError(404, f"no ingest job {job_id!r}", code="job_not_found")
     return job
 

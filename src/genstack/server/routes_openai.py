@@ -56,7 +56,8 @@ async def list_models(request: Request):
     data += [{"id": n, "object": "model", "created": created, "owned_by": "genstack", "genstack_kind": "embedder"}
              for n in gs.engine.embedder_names()]
     data += [{"id": RAG_PREFIX + c["name"], "object": "model", "created": created, "owned_by": "genstack",
-              "genstack_kind": "rag", "genstack_chunks": c["chunks"]} for c in list_collections(gs.settings)]
+              "genstack_kind": "rag", "genstack_chunks": c["chunks"]} for c in list_collections(gs.settings)
+             if gs.may_use(request, c["name"])]
     return {"object": "list", "data": data}
 
 
@@ -166,7 +167,7 @@ async def chat_completions(request: Request):
             check_name(coll)
         except Exception:
             raise APIError(404, f"no collection named {coll!r}", code="model_not_found", param="model") from None
-        if not collection_path(coll, gs.settings).is_file():
+        if not collection_path(coll, gs.settings).is_file() or not gs.may_use(request, coll):
             raise APIError(404, f"no collection named {coll!r}; GET /v1/models lists rag:<collection> models",
                            code="model_not_found", param="model")
         if messages[-1].role != "user":
