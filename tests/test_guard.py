@@ -92,3 +92,25 @@ def test_server_log_is_redacted(tmp_path):
     stored = json.dumps(row)
     assert "4111" not in stored and "jane@corp.example" not in stored and "AKIAIOSFODNN7EXAMPLE" not in stored
     assert "[REDACTED:CARD]" in stored and "[REDACTED:API_KEY]" in row["response"]
+
+
+@pytest.mark.integration
+def test_confidential_classifier_on_real_embeddings():
+    from genstack.guard.confidential import ConfidentialClassifier
+
+    clf = ConfidentialClassifier()
+    s = clf.scores([
+        "Key contact: Sarah Murphy, their data analyst. Revenue generated last quarter: $15,000. "
+        "Potential upsell: they might need training for new team members.",
+        "Step 4: Schedule and publish content to your connected social media accounts using the dashboard.",
+    ])
+    assert s[0] > 0.5 > s[1]
+
+
+def test_confidential_classifier_refuses_another_embedder():
+    from genstack.embeddings.fake import FakeEmbedder
+    from genstack.errors import InvalidParameter
+    from genstack.guard.confidential import ConfidentialClassifier
+
+    with pytest.raises(InvalidParameter, match="minilm"):
+        ConfidentialClassifier(FakeEmbedder())
