@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Iterator, TextIO
 
 from ..errors import GenstackError, InvalidParameter
 from ..generation import Message, SamplingParams, fit_messages
@@ -29,6 +29,21 @@ def _parse_value(key: str, raw: str):
         return typ(raw)
     except ValueError:
         raise InvalidParameter(f"{key} must be a {typ.__name__}, got {raw!r}") from None
+
+
+def read_prompts(inp: TextIO, out: TextIO) -> Iterator[str]:
+    """The non-empty input lines, stripped, with a ``>>>`` prompt when the input is a terminal."""
+    interactive = inp.isatty()
+    while True:
+        if interactive:
+            out.write(">>> ")
+            out.flush()
+        line = inp.readline()
+        if not line:
+            return
+        line = line.strip()
+        if line:
+            yield line
 
 
 class ChatRepl:
@@ -98,16 +113,7 @@ class ChatRepl:
         failed = False
         if interactive:
             out.write(f"Chatting with {self.model.name}. /help for commands, /exit to leave.\n")
-        while True:
-            if interactive:
-                out.write(">>> ")
-                out.flush()
-            line = inp.readline()
-            if not line:
-                return 1 if failed and not interactive else 0
-            line = line.strip()
-            if not line:
-                continue
+        for line in read_prompts(inp, out):
             try:
                 if line.startswith("/"):
                     if not self.command(line, out):
@@ -117,3 +123,4 @@ class ChatRepl:
             except GenstackError as exc:  # report and keep the conversation going
                 sys.stderr.write(f"error: {exc}\n")
                 failed = True
+        return 1 if failed and not interactive else 0

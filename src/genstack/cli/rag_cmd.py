@@ -214,6 +214,7 @@ def rag_chat(collection: str, session_id: Optional[str], model, n_ctx, k, mode, 
     """The REPL behind ``genstack chat --collection``."""
     from ..errors import GenstackError
     from ..rag.chat import ChatSession
+    from .chat_repl import read_prompts
     from ..rag.sessions import SessionStore
 
     asker = _asker(collection, model, n_ctx, k, mode, template, min_similarity, focus, max_tokens)
@@ -232,16 +233,7 @@ def rag_chat(collection: str, session_id: Optional[str], model, n_ctx, k, mode, 
     err.write(f"session {session.id}" + (f" (resumed, {len(session.turns) // 2} earlier turns)" if session.turns else "")
               + f"; resume with --session {session.id}\n")
     try:
-        while True:
-            if interactive:
-                out.write(">>> ")
-                out.flush()
-            line = inp.readline()
-            if not line:
-                return 1 if failed and not interactive else 0
-            line = line.strip()
-            if not line:
-                continue
+        for line in read_prompts(inp, out):
             if line in ("/exit", "/quit"):
                 return 0
             try:
@@ -262,6 +254,7 @@ def rag_chat(collection: str, session_id: Optional[str], model, n_ctx, k, mode, 
             except GenstackError as exc:
                 err.write(f"error: {exc}\n")
                 failed = True
+        return 1 if failed and not interactive else 0
     finally:
         chat.close()
 

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+from .._files import read_user_text
 from ..errors import InvalidParameter
 from ..generation import SamplingParams
 from .metrics import compute
@@ -27,12 +28,7 @@ def load_generation_dataset(path: str | Path | None = None) -> list[dict]:
         text = (resources.files("genstack") / "data" / "summaries_eval.jsonl").read_text(encoding="utf-8")
         where = "built-in summaries_eval.jsonl"
     else:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidParameter(f"dataset not found: {path}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidParameter(f"cannot read {path}: {exc}") from None
+        text = read_user_text(path, "dataset")
         where = str(path)
     rows = []
     for n, line in enumerate(text.splitlines(), 1):

@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
+from .._files import read_user_text
 from ..errors import GenstackError, InvalidParameter
 
 __all__ = ["METRICS", "compute", "bleu", "rouge", "exact_match", "f1", "accuracy", "normalize_answer", "read_texts"]
@@ -124,12 +125,7 @@ _FIELDS = ("text", "prediction", "reference", "references", "answer", "answers",
 def read_texts(path: str | Path, *, allow_lists: bool) -> list:
     """Examples from a text file (one per line) or JSONL (see the module docs)."""
     p = Path(path)
-    try:
-        raw = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidParameter(f"file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidParameter(f"cannot read {p}: {exc}") from None
+    raw = read_user_text(p)
     lines = raw.splitlines()
     if p.suffix.lower() != ".jsonl":
         return [line for line in lines]

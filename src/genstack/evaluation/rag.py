@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .._files import read_user_text
 from ..errors import InvalidParameter
 
 __all__ = ["RagItem", "load_rag_dataset", "evaluate_rag", "SAMPLE_CORPUS", "contains_fact"]
@@ -58,12 +59,7 @@ def load_rag_dataset(path: str | Path | None = None) -> list[RagItem]:
         text = (resources.files("genstack") / "data" / "rag_eval.jsonl").read_text(encoding="utf-8")
         where = "built-in rag_eval.jsonl"
     else:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidParameter(f"dataset not found: {path}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidParameter(f"cannot read dataset {path}: {exc}") from None
+        text = read_user_text(path, "dataset")
         where = str(path)
     items = []
     for n, line in enumerate(text.splitlines(), 1):

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .._files import read_user_text
 from ..errors import GenstackError, InvalidParameter
 
 __all__ = ["load_schema", "check_schema", "parse_json", "StructuredOutputError"]
@@ -38,12 +39,9 @@ def check_schema(schema: Any, where: str = "the schema") -> dict:
 
 def load_schema(path: str | Path) -> dict:
     p = Path(path)
+    text = read_user_text(p, "schema file")
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidParameter(f"schema file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidParameter(f"cannot read schema file {p}: {exc}") from None
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidParameter(f"{p} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     return check_schema(data, str(p))

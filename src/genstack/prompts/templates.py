@@ -39,6 +39,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .._files import read_user_text
 from ..errors import ConfigError, InvalidParameter
 from ..generation import Message
 
@@ -147,12 +148,9 @@ def _parse(data: dict, origin: str) -> dict[str, PromptTemplate]:
 
 
 def _load_file(path: Path) -> dict[str, PromptTemplate]:
+    text = read_user_text(path, "template file", ConfigError)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"template file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read template file {path}: {exc}") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     return _parse(data, str(path))

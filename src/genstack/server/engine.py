@@ -72,12 +72,16 @@ class Engine:
         names += [n for n, s in REGISTRY.items() if s.kind == "embedding" and is_installed(s)]
         return list(dict.fromkeys(names))
 
+    def check_generator(self, name: str) -> None:
+        """404 unless ``name`` is a generator this server serves (nothing is loaded)."""
+        if name not in self._models and name not in self.generator_names():
+            raise APIError(404, f"the model {name!r} does not exist or is not served here; "
+                                "GET /v1/models lists the models", code="model_not_found", param="model")
+
     def model(self, name: str) -> Model:
         """The loaded generator ``name`` (loaded once; 404 when not served)."""
         if name not in self._models:
-            if name not in self.generator_names():
-                raise APIError(404, f"the model {name!r} does not exist or is not served here; "
-                                    "GET /v1/models lists the models", code="model_not_found", param="model")
+            self.check_generator(name)
             with self._load_lock:
                 if name not in self._models:
                     from ..models.registry import get_model
@@ -99,17 +103,25 @@ class Engine:
                     self._embedders[name] = get_embedder(name, settings=self.settings)
         return self._embedders[name]
 
+    def collection_embedder(self, collection: str, *, missing_ok: bool = False) -> Embedder:
+        """The loaded embedder ``collection`` was built with (the default one for a
+        collection that does not exist yet, when ``missing_ok``)."""
+        from ..stores.collections import collection_path, open_collection
+
+        if missing_ok and not collection_path(collection, self.settings).is_file():
+            return self.embedder(None, check=False)
+        store = open_collection(collection, self.settings)  # CollectionNotFound when missing
+        try:
+            name = store.embedder
+        finally:
+            store.close()
+        return self.embedder(name, check=False)
+
     def retriever(self, collection: str):
         """A Retriever on ``collection`` that shares the engine's loaded embedder."""
         from ..retrieval import Retriever
-        from ..stores.collections import open_collection
 
-        store = open_collection(collection, self.settings)  # 404-style error when missing
-        try:
-            name = store.embedder or self.settings.default_embedder
-        finally:
-            store.close()
-        return Retriever(collection, self.settings, embedder=self.embedder(name, check=False))
+        return Retriever(collection, self.settings, embedder=self.collection_embedder(collection))
 
     def asker(self, collection: str, model_name: str):
         """One Asker per (collection, model), sharing the loaded model and embedder."""

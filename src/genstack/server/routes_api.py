@@ -198,16 +198,10 @@ async def upload(name: str, request: Request):
 
     def work():
         from ..ingest import ingest
-        from ..stores.collections import collection_path, open_collection
 
         job["status"] = "running"
         try:
-            emb_name = None
-            if collection_path(name, gs.settings).is_file():
-                store = open_collection(name, gs.settings)
-                emb_name = store.embedder
-                store.close()
-            emb = gs.engine.embedder(emb_name, check=False)
+            emb = gs.engine.collection_embedder(name, missing_ok=True)
             report = ingest(saved, name, settings=gs.settings, embedder=emb, progress=progress)
             job["report"] = {k: v for k, v in report.to_dict().items() if k != "failed"}
             job["status"] = "done" if report.ok else "failed"

@@ -26,6 +26,8 @@ router = APIRouter(prefix="/v1")
 
 RAG_PREFIX = "rag:"
 RETRACTED = "\n\n(Retracted: the sources do not support the answer above.) "
+DONE = b"data: [DONE]\n\n"
+_NOTHING = object()
 
 
 def _gs(request: Request):
@@ -70,25 +72,76 @@ async def get_model(model_id: str, request: Request):
     raise APIError(404, f"the model {model_id!r} does not exist", code="model_not_found", param="model")
 
 
-async def _first(agen: AsyncIterator[Any]) -> tuple[Any, AsyncIterator[Any]]:
-    """Pull the first item so that errors before any output become HTTP errors."""
+async def _started(agen: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """Pull the first item now, so that errors before any output become HTTP errors;
+    return an iterator over all the items, that first one included."""
     try:
         first = await agen.__anext__()
     except StopAsyncIteration:
-        first = None
+        first = _NOTHING
     except BaseException as exc:
         from .app import error_response
 
         await agen.aclose()
         raise error_response(exc) from None
 
-    async def rest():
-        if first is not None:
+    async def items():
+        if first is not _NOTHING:
             yield first
         async for x in agen:
             yield x
 
-    return first, rest()
+    return items()
+
+
+async def _collect(items: AsyncIterator[Any], run: "_Run") -> Any:
+    """Consume a generation: text pieces go to ``run``; return the final object."""
+    final = None
+    async for item in items:
+        if isinstance(item, str):
+            run.piece(item)
+        else:
+            final = item
+    return final
+
+
+def _generation(gs, name: str, count, **stream_kw):
+    """The worker-side generator of a plain (non-RAG) request: text pieces, then the Completion."""
+    def make():
+        model = gs.engine.model(name)
+        _check_prompt(gs, count(model))
+        ts = model.stream(**stream_kw)
+        try:
+            yield from ts
+        finally:
+            ts.close()
+        yield ts.completion
+
+    return make
+
+
+def _sse_response(events: AsyncIterator[bytes], finish) -> StreamingResponse:
+    """Stream ``events`` as SSE, ending with ``[DONE]``; an error after the headers becomes an
+    error event. ``finish(status)`` runs last: 200, the error's status, or 499 if the client left."""
+    async def body():
+        status = 499
+        try:
+            async for event in events:
+                yield event
+            status = 200
+            yield DONE
+        except Exception as exc:
+            from .app import error_response
+
+            err = error_response(exc)
+            status = err.status
+            yield sse(err.body())
+            yield DONE
+        finally:
+            finish(status)
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 def _check_prompt(gs, n: int) -> None:
@@ -155,10 +208,7 @@ async def chat_completions(request: Request):
         gen_name = body.get("generator") or gs.settings.default_model
         if not isinstance(gen_name, str):
             raise APIError(400, "generator must be a model name", param="generator")
-        if gen_name not in engine.generator_names():
-            engine.model(gen_name)  # raises the 404
-    if not rag and cp.model not in engine.generator_names():
-        engine.model(cp.model)  # raises the 404
+    engine.check_generator(gen_name)
     if rag:
         from ..stores.collections import check_name, collection_path
 
@@ -177,86 +227,61 @@ async def chat_completions(request: Request):
     run = _Run(gs, "/v1/chat/completions", cp.model, key_id, body)
     cid, created = completion_id(), now()
 
-    def make():
+    def make_rag():
+        from ..rag.chat import rewrite_query
+
         model = engine.model(gen_name)
-        if rag:
-            from ..rag.chat import rewrite_query
+        _check_prompt(gs, model.count_tokens(messages[-1].content))
+        asker = engine.asker(coll, gen_name)
+        # greedy unless the client asked for a temperature: grounded answers should not wander
+        asker.params = cp.params if body.get("temperature") is not None else cp.params.replace(greedy=True)
+        if cp.clamp:
+            asker.params = asker.params.replace(max_tokens=min(cp.params.max_tokens, 256))
+        history = [m for m in messages[:-1] if m.role in ("user", "assistant")]
+        question = messages[-1].content
+        query = rewrite_query(model, question, history) if history else question
+        s = asker.stream(question, history=history, query=query)
+        yield from s
+        gs.metrics.retrieval.labels(coll).observe(s.answer.timings.get("retrieve_s", 0.0))
+        yield s.answer
 
-            _check_prompt(gs, model.count_tokens(messages[-1].content))
-            asker = engine.asker(coll, gen_name)
-            # greedy unless the client asked for a temperature: grounded answers should not wander
-            asker.params = cp.params if body.get("temperature") is not None else cp.params.replace(greedy=True)
-            if cp.clamp:
-                asker.params = asker.params.replace(max_tokens=min(cp.params.max_tokens, 256))
-            history = [m for m in messages[:-1] if m.role in ("user", "assistant")]
-            question = messages[-1].content
-            query = rewrite_query(model, question, history) if history else question
-            s = asker.stream(question, history=history, query=query)
-            for piece in s:
-                yield piece
-            gs.metrics.retrieval.labels(coll).observe(s.answer.timings.get("retrieve_s", 0.0))
-            yield s.answer
-            return
-        _check_prompt(gs, model.count_chat_tokens(messages))
-        ts = model.stream(messages=messages, params=cp.params, json_schema=cp.json_schema,
-                          on_overflow="clamp" if cp.clamp else "error")
-        try:
-            yield from ts
-        finally:
-            ts.close()
-        yield ts.completion
-
-    first, items = await _first(engine.stream(make, lock=gen_name))
+    make = make_rag if rag else _generation(
+        gs, gen_name, lambda m: m.count_chat_tokens(messages), messages=messages, params=cp.params,
+        json_schema=cp.json_schema, on_overflow="clamp" if cp.clamp else "error")
+    items = await _started(engine.stream(make, lock=gen_name))
 
     if not cp.stream:
-        final = None
-        async for item in items:
-            if isinstance(item, str):
-                run.piece(item)
-            else:
-                final = item
-        return JSONResponse(_chat_body(cid, created, cp.model, run, final))
+        return JSONResponse(_chat_body(cid, created, cp.model, run, await _collect(items, run)))
+
+    final = None
 
     async def events():
-        status, final = 499, None
-        try:
-            yield sse(chunk(cid, cp.model, created, {"role": "assistant", "content": ""}))
-            async for item in items:
-                if isinstance(item, str):
-                    if item:
-                        run.piece(item)
-                        yield sse(chunk(cid, cp.model, created, {"content": item}))
-                    continue
-                final = item
-            if isinstance(final, Completion):
-                usage = final.usage
-                yield sse(chunk(cid, cp.model, created, {}, final.finish_reason))
-            else:  # a RAG answer
-                usage = final.usage
-                if final.abstained and final.reason != "weak-retrieval" and final.draft:
-                    run.piece(RETRACTED + final.text)
-                    yield sse(chunk(cid, cp.model, created, {"content": RETRACTED + final.text}))
-                yield sse(chunk(cid, cp.model, created, {}, "stop", citations=_citations(final),
-                                genstack=_rag_extra(final)))
-            if cp.include_usage:
-                u = _usage_dict(usage)
-                yield sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": cp.model,
-                           "choices": [], "usage": u})
-            status = 200
-            yield b"data: [DONE]\n\n"
-        except Exception as exc:
-            from .app import error_response
+        nonlocal final
+        yield sse(chunk(cid, cp.model, created, {"role": "assistant", "content": ""}))
+        async for item in items:
+            if isinstance(item, str):
+                if item:
+                    run.piece(item)
+                    yield sse(chunk(cid, cp.model, created, {"content": item}))
+                continue
+            final = item
+        if isinstance(final, Completion):
+            yield sse(chunk(cid, cp.model, created, {}, final.finish_reason))
+        else:  # a RAG answer
+            if final.abstained and final.reason != "weak-retrieval" and final.draft:
+                run.piece(RETRACTED + final.text)
+                yield sse(chunk(cid, cp.model, created, {"content": RETRACTED + final.text}))
+            yield sse(chunk(cid, cp.model, created, {}, "stop", citations=_citations(final),
+                            genstack=_rag_extra(final)))
+        if cp.include_usage:
+            yield sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": cp.model,
+                       "choices": [], "usage": _usage_dict(final.usage)})
 
-            err = error_response(exc)
-            status = err.status
-            yield sse(err.body())
-            yield b"data: [DONE]\n\n"
-        finally:
-            run.done(cid, status, getattr(final, "usage", None),
-                     getattr(final, "text", None) if final is not None and not isinstance(final, Completion) else None)
+    def finish(status: int) -> None:
+        rag_text = final.text if final is not None and not isinstance(final, Completion) else None
+        run.done(cid, status, getattr(final, "usage", None), rag_text)
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return _sse_response(events(), finish)
 
 
 def _usage_dict(usage) -> dict:
@@ -288,63 +313,37 @@ async def completions(request: Request):
     body = await read_json(request)
     cp, prompt = parse_completion(body, gs.config.max_tokens_cap)
     engine = gs.engine
-    if cp.model not in engine.generator_names():
-        engine.model(cp.model)
+    engine.check_generator(cp.model)
     run = _Run(gs, "/v1/completions", cp.model, key_id, body)
     cid, created = completion_id("cmpl"), now()
-
-    def make():
-        model = engine.model(cp.model)
-        _check_prompt(gs, model.count_tokens(prompt))
-        ts = model.stream(prompt, params=cp.params, on_overflow="clamp" if cp.clamp else "error")
-        try:
-            yield from ts
-        finally:
-            ts.close()
-        yield ts.completion
-
-    first, items = await _first(engine.stream(make, lock=cp.model))
+    make = _generation(gs, cp.model, lambda m: m.count_tokens(prompt), prompt=prompt, params=cp.params,
+                       on_overflow="clamp" if cp.clamp else "error")
+    items = await _started(engine.stream(make, lock=cp.model))
     if not cp.stream:
-        final = None
-        async for item in items:
-            if isinstance(item, str):
-                run.piece(item)
-            else:
-                final = item
+        final = await _collect(items, run)
         run.done(cid, 200, final.usage, final.text)
         return {"id": cid, "object": "text_completion", "created": created, "model": cp.model,
                 "system_fingerprint": None,
                 "choices": [{"index": 0, "text": final.text, "logprobs": None, "finish_reason": final.finish_reason}],
                 "usage": _usage_dict(final.usage)}
 
+    final = None
+
     async def events():
-        status, final = 499, None
-        try:
-            async for item in items:
-                if isinstance(item, str):
-                    if item:
-                        run.piece(item)
-                        yield sse(chunk(cid, cp.model, created, obj="text_completion", text=item))
-                else:
-                    final = item
-            yield sse(chunk(cid, cp.model, created, obj="text_completion", text="", finish=final.finish_reason))
-            if cp.include_usage:
-                yield sse({"id": cid, "object": "text_completion", "created": created, "model": cp.model,
-                           "choices": [], "usage": _usage_dict(final.usage)})
-            status = 200
-            yield b"data: [DONE]\n\n"
-        except Exception as exc:
-            from .app import error_response
+        nonlocal final
+        async for item in items:
+            if isinstance(item, str):
+                if item:
+                    run.piece(item)
+                    yield sse(chunk(cid, cp.model, created, obj="text_completion", text=item))
+            else:
+                final = item
+        yield sse(chunk(cid, cp.model, created, obj="text_completion", text="", finish=final.finish_reason))
+        if cp.include_usage:
+            yield sse({"id": cid, "object": "text_completion", "created": created, "model": cp.model,
+                       "choices": [], "usage": _usage_dict(final.usage)})
 
-            err = error_response(exc)
-            status = err.status
-            yield sse(err.body())
-            yield b"data: [DONE]\n\n"
-        finally:
-            run.done(cid, status, getattr(final, "usage", None))
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return _sse_response(events(), lambda status: run.done(cid, status, getattr(final, "usage", None)))
 
 
 @router.post("/embeddings")
