@@ -50,6 +50,10 @@ class IngestReport:
     chunks: int = 0
     embedded: int = 0
     seconds: float = 0.0
+    #: chunks flagged by kind ("injection": orders to the model, "hidden-text": HTML a reader would not see)
+    flagged: dict[str, int] = field(default_factory=dict)
+    #: (source, chunk index, kind, evidence) for each flag, for the report
+    flags: list[tuple[str, int, str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -61,7 +65,27 @@ class IngestReport:
             "unchanged": self.unchanged, "removed": self.removed,
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
             "chunks": self.chunks, "embedded": self.embedded, "seconds": round(self.seconds, 3),
+            "flagged": dict(self.flagged),
+            "flags": [{"path": p, "chunk": i, "kind": k, "evidence": e} for p, i, k, e in self.flags],
         }
+
+
+def flag_chunk(chunk: Chunk) -> list[tuple[str, str]]:
+    """Mark a chunk that gives orders to the model or comes from hidden HTML; returns ``(kind, evidence)``."""
+    from .guard.injection import instruction_sentences
+
+    found: list[tuple[str, str]] = []
+    flags = [f for f in chunk.metadata.get("flags", []) if f != "injection"]
+    for f in flags:
+        found.append((f, "; ".join(chunk.metadata.get("hidden_text", []))[:200]))
+    spans = instruction_sentences(chunk.text)
+    if spans:
+        flags.append("injection")
+        chunk.metadata["injection"] = sorted({r for _, _, sc in spans for r in sc.reasons})
+        found += [("injection", " ".join(chunk.text[a:b].split())[:200]) for a, b, _ in spans]
+    if flags:
+        chunk.metadata["flags"] = flags
+    return found
 
 
 def embed_input(chunk: Chunk) -> str:
@@ -177,6 +201,11 @@ def ingest(
             chunks = splitter.split_all(docs)
             for i, c in enumerate(chunks):
                 c.metadata["chunk_index"] = i
+                c.metadata = dict(c.metadata)  # chunks of one document may share the dict
+                found = flag_chunk(c)
+                for kind in {k for k, _ in found}:
+                    report.flagged[kind] = report.flagged.get(kind, 0) + 1
+                report.flags += [(source, i, kind, evidence) for kind, evidence in found]
             pending.append((source, digest, chunks, source not in known))
             pending_chunks += len(chunks)
             if pending_chunks >= EMBED_BATCH:

@@ -92,6 +92,10 @@ def ingest(
         if not err.is_terminal:
             for path, reason in report.failed:
                 sys.stderr.write(f"failed: {path}: {reason}\n")
+        for path, i, kind, evidence in report.flags[:20]:
+            sys.stderr.write(f"warning: {kind} in {path} chunk {i}: {evidence}\n")
+        if len(report.flags) > 20:
+            sys.stderr.write(f"warning: {len(report.flags) - 20} more flags (see --json)\n")
     if report.failed:
         raise typer.Exit(1)
 

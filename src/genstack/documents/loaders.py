@@ -72,6 +72,17 @@ def load_html(path: Path, opts: LoaderOptions) -> list[Document]:
     tree = HTMLParser(raw)
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node else ""
+    from ..guard.hidden import hidden_nodes
+
+    hidden: list[tuple[str, str]] = []  # (reason, text) of what a reader would not see
+    for node, reason in hidden_nodes(tree):
+        try:
+            text_hidden = " ".join(node.text(separator=" ").split())
+            node.decompose()
+        except Exception:  # already removed with an ancestor
+            continue
+        if text_hidden:
+            hidden.append((reason, text_hidden[:200]))
     for node in tree.css(_DROP):
         node.decompose()
     root = tree.css_first("main") or tree.css_first("article") or tree.body or tree.root
@@ -102,7 +113,11 @@ def load_html(path: Path, opts: LoaderOptions) -> list[Document]:
     if not title:
         h1 = tree.css_first("h1")
         title = h1.text(strip=True) if h1 else path.stem
-    return [Document(text, {"source": str(path), "title": title, "format": "html"})]
+    meta = {"source": str(path), "title": title, "format": "html"}
+    if hidden:  # dropped from the text, kept as evidence
+        meta["flags"] = ["hidden-text"]
+        meta["hidden_text"] = [f"{r}: {t}" for r, t in hidden[:20]]
+    return [Document(text, meta)]
 
 
 def load_pdf(path: Path, opts: LoaderOptions) -> list[Document]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Scan", "scan"]
+__all__ = ["Scan", "scan", "scan_passage", "instruction_sentences"]
 
 _STRONG = [
-    ("override", r"\b(ignore|disregard|forget|skip|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|any|your|the)\b"
+    ("override", r"\b(ignore|disregard|forget|skip|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|any|your)\b"
                  r"[^.\n]{0,30}\b(instructions?|prompts?|rules|directions|guidelines|context|messages?)\b"),
     ("new-instructions", r"\b(new|updated|real|actual|true)\s+(instructions?|task|rules)\s*(:|are|is)"),
     ("prompt-extraction", r"\b(reveal|print|show|repeat|output|tell me|display|leak|what (is|are|were))\b[^.\n]{0,40}"
@@ -34,7 +34,26 @@ _WEAK = [
     ("encoded", r"\b(base64|rot13|hex)\b[^.\n]{0,30}\b(decode|encoded|instructions?)\b|(?:[A-Za-z0-9+/]{40,}={0,2})"),
     ("urgency", r"\b(important|urgent|attention|note to (the )?(ai|assistant|model))\s*[:!]"),
 ]
+#: only in documents: text that gives orders about "your answer" addresses the model, not a
+#: reader. A user may ask for this ("reply in German"), so user input is not held to it.
+_OUT = r"(response|reply|answer|message|output)"
+_PASSAGE = [
+    ("output-directive", r"\b(translate|encode|encrypt|reverse|invert|render|rewrite|modify|enhance|augment|integrate|"
+                         r"include|insert|add|append|mention|promote|express|substitute|replace|represent|provide|"
+                         r"display|write|format|shift|apply|use|begin|start|end)\b(?:[^.\n]|\.(?=\S)){0,100}\byour\s+" + _OUT + r"\b"),
+    ("output-directive", r"\b(in|to|into|within)\s+your\s+" + _OUT + r"\b[^.\n]{0,20}\b(include|mention|add|insert|state|say|"
+                         r"suggest|promote|write|provide|hint|reference|share)"),
+    ("output-directive", r"\b(reply|respond|answer|write)\b[^.\n]{0,20}\b(in|using|with)\s+(reverse|backwards?|base\s?\d+|"
+                         r"emojis?|ciphers?|spanish|french|german|italian|portuguese|chinese|russian|japanese|hex|rot13)\b"),
+    ("output-directive", r"\b(your\s+" + _OUT + r")\b[^.\n]{0,30}\b(backwards?|in reverse|reversed|in base\s?\d+|"
+                         r"encoded|encrypted|as emojis?)\b"),
+    ("code-directive", r"\b(following|below|subsequent)\s+code\s+(snippet|block|excerpt|section|segment)\b"),
+    ("code-directive", r"\bcode\s+(snippet|block|excerpt|section|segment)\b[^\n]{0,80}\byour\s+(code|codebase|response|reply|"
+                       r"answer|solution|implementation|program|algorithm|elucidation)"),
+    ("addressed-to-model", r"\b(dear|attention|note to|hey|hi)\s+(AI|assistant|model|LLM|chatbot|GPT)\b"),
+]
 _STRONG_RE = [(n, re.compile(p, re.I)) for n, p in _STRONG]
+_PASSAGE_RE = [(n, re.compile(p, re.I)) for n, p in _PASSAGE]
 _WEAK_RE = [(n, re.compile(p, re.I)) for n, p in _WEAK]
 
 
@@ -56,3 +75,25 @@ def scan(text: str) -> Scan:
     weak = sorted({n for n, r in _WEAK_RE if r.search(text)})
     score = 1.0 if strong or len(weak) >= 2 else (0.5 if weak else 0.0)
     return Scan(score, strong + weak)
+
+
+def scan_passage(text: str) -> Scan:
+    """:func:`scan` plus the patterns that only make sense in documents (orders about "your answer")."""
+    base = scan(text)
+    extra = sorted({n for n, r in _PASSAGE_RE if r.search(text)})
+    if not extra:
+        return base
+    return Scan(1.0, base.reasons + [e for e in extra if e not in base.reasons])
+
+
+def instruction_sentences(text: str) -> list[tuple[int, int, Scan]]:
+    """Spans ``(start, end, scan)`` of the sentences of a document that read as orders to the model."""
+    out = []
+    for m in re.finditer(r"[^\n]+?(?:[.!?]+(?=\s|$)|(?=\n)|$)", text):
+        sent = m.group(0)
+        if len(sent.strip()) < 8:
+            continue
+        sc = scan_passage(sent)
+        if sc.flagged:
+            out.append((m.start(), m.end(), sc))
+    return out

@@ -33,7 +33,7 @@ from ..stores.base import Filters, Hit
 from . import grounding
 from .citations import CitationFilter
 
-__all__ = ["Answer", "AnswerStream", "Asker", "Source", "NOT_FOUND", "ask"]
+__all__ = ["Answer", "AnswerStream", "Asker", "Source", "NOT_FOUND", "INJECTION_MODES", "ask"]
 
 NOT_FOUND = "Not found in these documents."
 DEFAULT_TEMPLATE = "zero_shot"
@@ -45,6 +45,9 @@ ANSWER_TOKENS = 200
 #: sentences of the retrieved chunks shown to the model (None: whole chunks); a small
 #: model answers far better from a few relevant sentences than from whole chunks
 DEFAULT_FOCUS = 6
+#: what happens to sentences of a source that give orders to the model (OWASP LLM01, indirect):
+#: "strip" removes them from what the model sees, "flag" only reports them, "off" does neither
+INJECTION_MODES = ("strip", "flag", "off")
 
 
 @dataclass
@@ -101,6 +104,8 @@ class Answer:
     prompt: str | None = None
     usage: Usage | None = None
     dropped: int = 0  # sources dropped to fit the window
+    #: sentences of the sources that read as orders to the model: {"n", "reasons", "text", "action"}
+    flags: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -117,6 +122,7 @@ class Answer:
             "query": self.query, "draft": self.draft,
             "sources": [s.to_dict() for s in self.sources], "dropped_sources": self.dropped,
             "usage": self.usage.to_dict() if self.usage else None,
+            "flags": self.flags,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
@@ -168,6 +174,7 @@ class Asker:
         params: SamplingParams | None = None,
         filters: Filters | None = None,
         focus: int | None = DEFAULT_FOCUS,
+        injection: str = "strip",
     ):
         from ..retrieval import MODES, Retriever
 
@@ -188,7 +195,9 @@ class Asker:
             template, "ask", DEFAULT_TEMPLATE, data_dir=self.settings.data_dir)
         if focus is not None and (isinstance(focus, bool) or not isinstance(focus, int) or focus < 1):
             raise InvalidParameter(f"focus must be a positive number of sentences or None, got {focus!r}")
-        self.k, self.mode, self.filters, self.focus = k, mode, filters, focus
+        if injection not in INJECTION_MODES:
+            raise InvalidParameter(f"injection must be one of {', '.join(INJECTION_MODES)}, got {injection!r}")
+        self.k, self.mode, self.filters, self.focus, self.injection = k, mode, filters, focus, injection
         self.min_similarity, self.min_support = float(min_similarity), float(min_support)
         self.params = params or SamplingParams(greedy=True, max_tokens=ANSWER_TOKENS)
 
@@ -207,14 +216,37 @@ class Asker:
         best = max(sims) if sims and self.mode == "dense" else self.retriever.best_similarity(query, self.filters)
         return hits, best
 
-    def focus_sources(self, query: str, sources: Sequence[Source]) -> dict[int, str]:
+    def screen(self, sources: Sequence[Source]) -> tuple[dict[int, str], list[dict[str, Any]]]:
+        """The text of each source the model may see, and the instruction-like sentences found in them."""
+        texts = {s.n: s.hit.text for s in sources}
+        flags: list[dict[str, Any]] = []
+        if self.injection == "off":
+            return texts, flags
+        from ..guard.injection import instruction_sentences
+
+        for s in sources:
+            spans = instruction_sentences(s.hit.text)
+            if not spans:
+                continue
+            action = "removed" if self.injection == "strip" else "flagged"
+            flags += [{"n": s.n, "reasons": sc.reasons, "text": " ".join(s.hit.text[a:b].split()), "action": action}
+                      for a, b, sc in spans]
+            if self.injection == "strip":
+                t, last = [], 0
+                for a, b, _ in spans:
+                    t += [s.hit.text[last:a], " "]
+                    last = b
+                texts[s.n] = "".join(t) + s.hit.text[last:]
+        return texts, flags
+
+    def focus_sources(self, query: str, sources: Sequence[Source], texts: dict[int, str] | None = None) -> dict[int, str]:
         """The ``focus`` sentences of the sources most similar to the query, by source, in reading order."""
         sents: list[tuple[int, int, str]] = []
         for s in sources:
-            for j, sent in enumerate(grounding.split_passage(s.hit.text)):
+            for j, sent in enumerate(grounding.split_passage(texts[s.n] if texts else s.hit.text)):
                 sents.append((s.n, j, sent))
         if not sents or self.focus is None or len(sents) <= self.focus:
-            return {s.n: s.hit.text for s in sources}
+            return dict(texts) if texts else {s.n: s.hit.text for s in sources}
         emb = self.retriever.embedder
         qv = emb.embed_queries([query])[0]
         sims = emb.embed_passages([t for _, _, t in sents]) @ qv
@@ -282,9 +314,10 @@ class Asker:
             s.answer = answer
             return s
         msgs, sources, dropped = self.fit(question, hits, history)
-        shown = {src.n: src.hit.text for src in sources}
+        shown, flags = self.screen(sources)
         if self.focus:
-            shown = self.focus_sources(query, sources)
+            shown = self.focus_sources(query, sources, shown)
+        if self.focus or flags:
             msgs = self.build_messages(question, sources, self._fitted_history, shown)
         tstream = self.model.stream(messages=msgs, params=self.params)
         out = AnswerStream(iter(()), tstream.prompt)
@@ -310,7 +343,7 @@ class Asker:
             cc = check_citations(final, len(sources))
             answer = Answer(question, cc.text.strip(), sources=sources, cited=list(cc.cited),
                             invalid_citations=list(cc.invalid), similarity=best, draft=draft, query=query,
-                            prompt=tstream.prompt, usage=comp.usage, dropped=dropped)
+                            prompt=tstream.prompt, usage=comp.usage, dropped=dropped, flags=flags)
             self._check(answer, shown)
             total = time.perf_counter() - t0
             answer.timings = {"retrieve_s": t_retrieve, "ttft_s": ttft if ttft is not None else total, "total_s": total}
