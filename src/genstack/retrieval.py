@@ -16,7 +16,7 @@ from .errors import InvalidParameter
 from .stores import open_collection
 from .stores.base import Filters, Hit
 
-__all__ = ["Retriever", "search", "rrf", "MODES"]
+__all__ = ["Retriever", "TextRetriever", "search", "rrf", "MODES"]
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES = ("dense", "bm25", "hybrid")
@@ -92,6 +92,56 @@ class Retriever:
 
     def close(self) -> None:
         self.store.close()
+
+
+class TextRetriever:
+    """Retrieval over texts handed in with the question instead of a collection.
+
+    The texts are split like ingested files and ranked by cosine similarity
+    (every mode is dense: there is no index to fuse with). Used for the API's
+    ``documents`` field and by the red-team suites, so that both run the same
+    answer pipeline as a collection.
+    """
+
+    collection = "documents"
+
+    def __init__(self, texts: Sequence[str | tuple[str, str]], embedder: Embedder, *, chunk_size: int = 200,
+                 overlap: int = 32):
+        from .documents.base import Document
+        from .documents.splitter import Splitter
+
+        docs = []
+        for i, t in enumerate(texts):
+            name, text = t if isinstance(t, tuple) else (f"document-{i + 1}", t)
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidParameter(f"document {i + 1} is empty")
+            docs.append(Document(text, {"source": name, "title": name}))
+        self.embedder = embedder
+        chunks = Splitter(embedder, chunk_size=chunk_size, overlap=overlap).split_all(docs)
+        self.hits = [Hit(id=f"{c.metadata['source']}:{j}", source=c.metadata["source"], text=c.text, score=0.0,
+                         metadata=dict(c.metadata)) for j, c in enumerate(chunks)]
+        self._vectors = embedder.embed_passages([h.text for h in self.hits]) if self.hits else None
+        self.store = self  # what Asker asks of a store: count()
+
+    def count(self) -> int:
+        return len(self.hits)
+
+    def _ranked(self, query: str) -> list[Hit]:
+        sims = self._vectors @ self.embedder.embed_queries([query])[0]
+        order = sorted(range(len(self.hits)), key=lambda i: -float(sims[i]))
+        return [_with_similarity(Hit(self.hits[i].id, self.hits[i].source, self.hits[i].text, float(sims[i]),
+                                     self.hits[i].metadata), sims[i]) for i in order]
+
+    def search(self, query: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None) -> list[Hit]:
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidParameter("the query is empty")
+        return self._ranked(query)[:k] if self.hits else []
+
+    def best_similarity(self, query: str, filters: Filters | None = None) -> float:
+        return float(self._ranked(query)[0].score) if self.hits else 0.0
+
+    def close(self) -> None:
+        pass
 
 
 def search(collection: str, query: str, *, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None,

@@ -15,7 +15,7 @@ __all__ = ["main", "app"]
 def _build_app():
     import typer
 
-    from . import config_cmd, demo_cmd, eval_cmd, generate, ingest_cmd, models, rag_cmd, serve_cmd, task_cmd
+    from . import config_cmd, demo_cmd, eval_cmd, generate, ingest_cmd, models, rag_cmd, redteam_cmd, serve_cmd, task_cmd
 
     app = typer.Typer(
         name="genstack",
@@ -30,6 +30,7 @@ def _build_app():
     rag_cmd.register(app)
     demo_cmd.register(app)
     serve_cmd.register(app)
+    redteam_cmd.register(app)
     app.add_typer(task_cmd.app, name="task")
     app.add_typer(models.app, name="models")
     app.add_typer(eval_cmd.app, name="eval")

@@ -34,6 +34,10 @@ def serve(
     no_log: bool = typer.Option(False, "--no-log", help="Do not keep the request/response log in SQLite."),
     no_access_log: bool = typer.Option(False, "--no-access-log", help="Do not write JSON access-log lines to stderr."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    guard: str = typer.Option("flag", "--guard", help="Prompt-injection detector on user messages: off, flag (recorded) or block (400)."),
+    no_canary: bool = typer.Option(False, "--no-canary", help="Do not put a canary in the system prompt nor withhold answers that echo it."),
+    redact: str = typer.Option("secrets", "--redact", help="Redact answers and user messages: off, secrets (keys, tokens, passwords) or all PII."),
+    sources: str = typer.Option("strip", "--sources", help="Sentences of retrieved chunks that give orders to the model: strip, flag or off."),
 ) -> None:
     """Serve the OpenAI-compatible API, the collections API and the web UI.
 
@@ -58,7 +62,8 @@ def serve(
         host=host, port=port, api_keys=tuple(keys), models=tuple(model or ()), max_body_bytes=max_body,
         max_upload_bytes=max_upload, max_prompt_tokens=max_prompt_tokens, max_tokens_cap=max_tokens,
         rate_limit=rate_limit, max_concurrency=concurrency, max_queue=queue, request_timeout=timeout,
-        log_requests=not no_log, access_log=not no_access_log)
+        log_requests=not no_log, access_log=not no_access_log, guard_input=guard, guard_canary=not no_canary,
+        guard_redact=redact, guard_sources=sources)
     config.check_bind()
     settings = _common.settings()
     if model:

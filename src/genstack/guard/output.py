@@ -6,6 +6,9 @@ across pieces is seen whole before any of it is released:
 
 - the **canary** anywhere in the answer stops the stream; the client gets
   :data:`BLOCKED` instead of the rest, and ``guard.blocked`` says why;
+- an **echo of the system prompt** (``protected``) stops it too: any of its
+  secret-looking tokens (letters and digits mixed, 6+ characters, in any
+  spacing) or any run of 8 of its words;
 - **redaction** replaces secrets (``redact="secrets"``: keys, tokens,
   private keys, passwords) or every PII kind (``"all"``) with
   ``[REDACTED:KIND]`` before the text leaves.
@@ -13,6 +16,7 @@ across pieces is seen whole before any of it is released:
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Iterator
 
 from .canary import Canary
@@ -20,15 +24,28 @@ from .pii import find_pii
 
 __all__ = ["OutputGuard", "BLOCKED", "REDACT_MODES", "SECRET_KINDS"]
 
-BLOCKED = "[Blocked: the answer contained protected system text.]"
+BLOCKED = "[Blocked: the answer repeated protected system-prompt text.]"
 REDACT_MODES = ("off", "secrets", "all")
 SECRET_KINDS = ("PRIVATE_KEY", "JWT", "API_KEY", "SECRET")
-#: characters held back; longer than any single finding but a PEM block (held until it ends)
-HOLDBACK = 96
+#: tails that may still grow into a finding, held back until they are complete
+_HOLD = [
+    re.compile(r"(?:[+(]?\d[\d ().-]*)\s*$"),  # digits and separators: cards, phones, IBAN tails
+    re.compile(r"(?:\b\w[\s._-])+\s*$"),  # single characters with separators: a spaced-out token
+    re.compile(r"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token)\b[^\n]{0,12}$"),
+    re.compile(r"\b[A-Z]{2}\d{2}[A-Z0-9 ]*$"),  # an IBAN being written
+]
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
 
 
 class OutputGuard:
-    def __init__(self, canary: Canary | None = None, redact: str = "off"):
+    def __init__(self, canary: Canary | None = None, redact: str = "off", protected: str | None = None):
         if redact not in REDACT_MODES:
             raise ValueError(f"redact must be one of {', '.join(REDACT_MODES)}, got {redact!r}")
         self.canary = canary
@@ -37,6 +54,14 @@ class OutputGuard:
         self.redactions: list[str] = []  # kinds redacted so far
         self._seen = ""  # all text so far (for the canary)
         self._pending = ""
+        # the system prompt's secret-looking tokens (letters and digits mixed, 6+ characters) and its
+        # 8-word runs: an answer that repeats either is echoing the system prompt (LLM07)
+        self._secrets = {_squash(t) for t in re.findall(r"[A-Za-z0-9_-]{6,}", protected or "")
+                         if re.search(r"\d", t) and re.search(r"[A-Za-z]", t)}
+        if canary is not None:
+            self._secrets.discard(_squash(canary.token))
+        words = _words(protected or "")
+        self._shingles = {" ".join(words[i:i + 8]) for i in range(len(words) - 7)}
 
     @property
     def active(self) -> bool:
@@ -54,7 +79,13 @@ class OutputGuard:
         return "".join(out) + text[last:]
 
     def feed(self, piece: str) -> str:
-        """Text safe to release now ("" while holding back or once blocked)."""
+        """Text safe to release now ("" while holding back or once blocked).
+
+        Everything up to the last whitespace is released, except a tail that
+        may still grow into a finding: a word in progress, a run of digits and
+        separators (card, phone, IBAN), a run of single characters (a spaced
+        out canary), a ``password:`` label and its value, an open PEM block.
+        """
         if self.blocked:
             return ""
         self._seen += piece
@@ -62,20 +93,34 @@ class OutputGuard:
             self.blocked = "canary"
             self._pending = ""
             return ""
+        if self._secrets or self._shingles:
+            tail = self._seen[-400 - len(piece):]
+            sq = _squash(tail)
+            words = _words(tail)
+            if any(t in sq for t in self._secrets) or any(
+                    " ".join(words[i:i + 8]) in self._shingles for i in range(len(words) - 7)):
+                self.blocked = "system-prompt"
+                self._pending = ""
+                return ""
         self._pending += piece
-        if "-----BEGIN" in self._pending and "-----END" not in self._pending.split("-----BEGIN", 1)[1]:
+        pend = self._pending
+        if "-----BEGIN" in pend and "-----END" not in pend.split("-----BEGIN", 1)[1]:
             return ""  # hold a private key block until it closes
-        limit = len(self._pending) - HOLDBACK
-        if limit <= 0:
-            return ""
-        cut = max(self._pending.rfind(" ", 0, limit), self._pending.rfind("\n", 0, limit))
+        cut = max(pend.rfind(" "), pend.rfind("\n"))
         if cut <= 0:
             return ""
+        head = pend[:cut + 1]
+        for pat in _HOLD:
+            m = pat.search(head)
+            if m:
+                cut = min(cut, m.start())
         if self.kinds != ():  # never cut through a finding
-            for f in find_pii(self._pending, self.kinds):
+            for f in find_pii(pend, self.kinds):
                 if f.start < cut < f.end:
                     cut = f.start
-        out, self._pending = self._pending[:cut], self._pending[cut:]
+        if cut <= 0:
+            return ""
+        out, self._pending = pend[:cut], pend[cut:]
         return self._redact(out)
 
     def flush(self) -> str:

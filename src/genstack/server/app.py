@@ -48,6 +48,7 @@ class State:
             self._keys[digest] = ("key-" + digest[:8], allowed)
         self._logdb = None
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.guard = config.guard_policy()
 
     @property
     def logdb(self):
@@ -110,8 +111,9 @@ class State:
 
 
 def create_app(settings: Settings | None = None, config: ServerConfig | None = None, *,
-               models: dict | None = None, embedders: dict | None = None):
-    """Build the app. ``models`` / ``embedders`` inject loaded instances (tests use the fakes)."""
+               models: dict | None = None, embedders: dict | None = None, guard=None):
+    """Build the app. ``models`` / ``embedders`` inject loaded instances (tests use the fakes);
+    ``guard`` replaces the :class:`~genstack.guard.GuardPolicy` built from ``config``."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -124,6 +126,8 @@ def create_app(settings: Settings | None = None, config: ServerConfig | None = N
     config = config or ServerConfig()
     engine = Engine(settings, config, models=models, embedders=embedders)
     gs = State(settings, config, engine)
+    if guard is not None:
+        gs.guard = guard
 
     @asynccontextmanager
     async def lifespan(app):

@@ -46,6 +46,14 @@ class ServerConfig:
     log_requests: bool = True
     #: write one JSON access-log line per request to stderr
     access_log: bool = True
+    #: the prompt-injection detector on the user's message: off, flag (recorded) or block (400)
+    guard_input: str = "flag"
+    #: a canary in the system prompt; an answer containing it is withheld
+    guard_canary: bool = True
+    #: redaction of answers and of user messages: off, secrets (keys, tokens, passwords) or all (every PII kind)
+    guard_redact: str = "secrets"
+    #: sentences of retrieved chunks that give orders to the model: strip, flag or off
+    guard_sources: str = "strip"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_keys", tuple(k for k in self.api_keys if k))
@@ -60,6 +68,12 @@ class ServerConfig:
         for name in ("max_body_bytes", "max_upload_bytes", "max_tokens_cap", "max_concurrency"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1")
+        from ..guard.policy import INPUT_MODES, SOURCE_MODES
+        from ..guard.output import REDACT_MODES
+
+        for name, allowed in (("guard_input", INPUT_MODES), ("guard_redact", REDACT_MODES), ("guard_sources", SOURCE_MODES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if not self.request_timeout > 0:
             raise ConfigError(f"request-timeout must be positive, got {self.request_timeout!r}")
 
@@ -70,6 +84,12 @@ class ServerConfig:
                 f"refusing to listen on {self.host} without an API key: anyone on the network could use it. "
                 "Set GENSTACK_API_KEYS (or --api-key), or bind 127.0.0.1"
             )
+
+    def guard_policy(self):
+        from ..guard.policy import GuardPolicy
+
+        return GuardPolicy(input=self.guard_input, canary=self.guard_canary, redact=self.guard_redact,
+                           sources=self.guard_sources)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

@@ -131,8 +131,18 @@ class Engine:
         with self._asker_lock:
             if key not in self._askers:
                 self._askers[key] = Asker(collection, model=self.model(model_name), settings=self.settings,
-                                          retriever=self.retriever(collection), focus=3)
+                                          retriever=self.retriever(collection), focus=3,
+                                          injection=self.config.guard_sources)
             return self._askers[key]
+
+    def document_asker(self, documents, model_name: str):
+        """An Asker over texts sent with the request (the ``documents`` field)."""
+        from ..rag.answer import Asker
+        from ..retrieval import TextRetriever
+
+        return Asker("documents", model=self.model(model_name), settings=self.settings, min_similarity=0.0,
+                     retriever=TextRetriever(documents, self.embedder(check=False)), focus=3,
+                     injection=self.config.guard_sources)
 
     def forget_collection(self, collection: str) -> None:
         with self._asker_lock:

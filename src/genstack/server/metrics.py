@@ -34,6 +34,8 @@ class Metrics:
                                    buckets=_LATENCY_BUCKETS, registry=r)
         self.cancelled = Counter("genstack_generations_cancelled_total",
                                  "generations stopped early (client gone or timeout)", registry=r)
+        self.guard = Counter("genstack_guard_events_total", "guard decisions: input flagged or blocked, "
+                             "canary blocked, redactions, instruction sentences in sources", ["kind"], registry=r)
         self.rejected = Counter("genstack_requests_rejected_total", "requests refused by a limit", ["reason"],
                                 registry=r)
         q = Gauge("genstack_queue_depth", "requests waiting for a generation slot", registry=r)

@@ -10,7 +10,10 @@ from typing import Any, AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+import logging
+
 from ..generation import Completion, SamplingParams
+from ..guard.output import BLOCKED
 from .errors import APIError
 from .openai_api import (
     chunk,
@@ -23,6 +26,7 @@ from .openai_api import (
 )
 
 router = APIRouter(prefix="/v1")
+log = logging.getLogger("genstack.guard")
 
 RAG_PREFIX = "rag:"
 RETRACTED = "\n\n(Retracted: the sources do not support the answer above.) "
@@ -191,8 +195,83 @@ def _citations(answer) -> list[dict]:
 
 def _rag_extra(answer) -> dict:
     return {"answer": answer.text, "abstained": answer.abstained, "reason": answer.reason,
-            "query": answer.query, "similarity": round(float(answer.similarity), 4),
+            "query": answer.query, "similarity": round(float(answer.similarity), 4), "flags": answer.flags,
             "timings": {k: round(v, 4) for k, v in answer.timings.items()}}
+
+
+def _documents(body: Any) -> list[tuple[str, str]] | None:
+    """The ``documents`` field: texts to answer from, as strings or {"text", "title"} objects."""
+    docs = body.get("documents")
+    if docs is None:
+        return None
+    if not isinstance(docs, list) or not 1 <= len(docs) <= 32:
+        raise APIError(400, "documents must be a list of 1 to 32 texts", param="documents")
+    out = []
+    for i, d in enumerate(docs):
+        text, title = (d.get("text"), d.get("title") or f"document-{i + 1}") if isinstance(d, dict) else (d, f"document-{i + 1}")
+        if not isinstance(text, str) or not text.strip() or not isinstance(title, str):
+            raise APIError(400, f"documents[{i}] must be a non-empty text or an object with a non-empty text",
+                           param="documents")
+        out.append((title, text))
+    return out
+
+
+class _Guard:
+    """The server's guard for one request: input check, prepared messages, output filter."""
+
+    def __init__(self, gs, messages=()):
+        self.gs, self.policy = gs, gs.guard
+        self.output = self.policy.output(messages)
+        self.input = None
+
+    async def check(self, engine, text: str) -> None:
+        from ..guard import InputBlocked
+
+        if self.policy.input == "off":
+            return
+        import asyncio
+
+        try:  # outside the generation gate: a check must not take a generation slot
+            self.input = await asyncio.get_running_loop().run_in_executor(None, self._check_sync, text)
+        except InputBlocked as exc:
+            self.gs.metrics.guard.labels("input_blocked").inc()
+            log.warning("guard: input blocked (%s)", ", ".join(exc.detection.reasons))
+            raise APIError(400, str(exc), code="input_blocked", param="messages") from None
+        if self.input is not None and self.input.flagged:
+            self.gs.metrics.guard.labels("input_flagged").inc()
+            log.warning("guard: input flagged (%s)", ", ".join(self.input.reasons))
+
+    _lock = __import__("threading").Lock()
+
+    def _check_sync(self, text: str):
+        with self._lock:  # one detector (and embedder) per process
+            return self.policy.check_input(text)
+
+    def feed(self, piece: str) -> str:
+        out = self.output.feed(piece)
+        if self.output.blocked and not getattr(self, "_counted", False):
+            self._counted = True
+            self.gs.metrics.guard.labels(self.output.blocked + "_blocked").inc()
+            log.warning("guard: an answer repeated the system prompt (%s) and was withheld", self.output.blocked)
+        return out
+
+    def finish(self, text: str | None = None) -> str:
+        """The rest of a stream (``text`` None) or a whole answer, guarded."""
+        out = self.feed(text) + self.output.flush() if text is not None else self.output.flush()
+        if self.output.blocked:
+            return BLOCKED if text is not None else ""
+        for kind in self.output.redactions[self._redacted:]:
+            self.gs.metrics.guard.labels("redacted").inc()
+        self._redacted = len(self.output.redactions)
+        return out
+
+    _redacted = 0
+
+    def extra(self, answer=None) -> dict:
+        if answer is not None and answer.flags:
+            self.gs.metrics.guard.labels("source_instructions").inc(len(answer.flags))
+        return {"input": self.input.to_dict() if self.input is not None else None, "blocked": self.output.blocked,
+                "redacted": sorted(set(self.output.redactions))}
 
 
 @router.post("/chat/completions")
@@ -202,8 +281,13 @@ async def chat_completions(request: Request):
     body = await read_json(request)
     cp, messages = parse_chat(body, gs.config.max_tokens_cap)
     engine = gs.engine
+    documents = _documents(body)
     rag = cp.model.startswith(RAG_PREFIX)
     gen_name = cp.model
+    if documents is not None and (rag or cp.json_schema is not None):
+        raise APIError(400, "documents cannot be combined with a rag: model or a response_format", param="documents")
+    if documents is not None and messages[-1].role != "user":
+        raise APIError(400, "the last message must be from the user", param="messages")
     if rag:  # rag:<collection> answers with the default generator, or the one named in "generator"
         gen_name = body.get("generator") or gs.settings.default_model
         if not isinstance(gen_name, str):
@@ -226,13 +310,17 @@ async def chat_completions(request: Request):
             raise APIError(400, "response_format is not supported with rag: models", param="response_format")
     run = _Run(gs, "/v1/chat/completions", cp.model, key_id, body)
     cid, created = completion_id(), now()
+    guard = _Guard(gs, messages)
+    last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    await guard.check(engine, last_user)
+    grounded = rag or documents is not None
 
     def make_rag():
         from ..rag.chat import rewrite_query
 
         model = engine.model(gen_name)
         _check_prompt(gs, model.count_tokens(messages[-1].content))
-        asker = engine.asker(coll, gen_name)
+        asker = engine.asker(coll, gen_name) if rag else engine.document_asker(documents, gen_name)
         # greedy unless the client asked for a temperature: grounded answers should not wander
         asker.params = cp.params if body.get("temperature") is not None else cp.params.replace(greedy=True)
         if cp.clamp:
@@ -242,16 +330,17 @@ async def chat_completions(request: Request):
         query = rewrite_query(model, question, history) if history else question
         s = asker.stream(question, history=history, query=query)
         yield from s
-        gs.metrics.retrieval.labels(coll).observe(s.answer.timings.get("retrieve_s", 0.0))
+        gs.metrics.retrieval.labels(coll if rag else "documents").observe(s.answer.timings.get("retrieve_s", 0.0))
         yield s.answer
 
-    make = make_rag if rag else _generation(
-        gs, gen_name, lambda m: m.count_chat_tokens(messages), messages=messages, params=cp.params,
+    prepared = guard.policy.prepare(messages) if not grounded else messages
+    make = make_rag if grounded else _generation(
+        gs, gen_name, lambda m: m.count_chat_tokens(prepared), messages=prepared, params=cp.params,
         json_schema=cp.json_schema, on_overflow="clamp" if cp.clamp else "error")
     items = await _started(engine.stream(make, lock=gen_name))
 
     if not cp.stream:
-        return JSONResponse(_chat_body(cid, created, cp.model, run, await _collect(items, run)))
+        return JSONResponse(_chat_body(cid, created, cp.model, run, await _collect(items, run), guard))
 
     final = None
 
@@ -260,25 +349,43 @@ async def chat_completions(request: Request):
         yield sse(chunk(cid, cp.model, created, {"role": "assistant", "content": ""}))
         async for item in items:
             if isinstance(item, str):
-                if item:
-                    run.piece(item)
-                    yield sse(chunk(cid, cp.model, created, {"content": item}))
+                safe = guard.feed(item)
+                if safe:
+                    run.piece(safe)
+                    yield sse(chunk(cid, cp.model, created, {"content": safe}))
+                if guard.output.blocked:
+                    break
                 continue
             final = item
-        if isinstance(final, Completion):
-            yield sse(chunk(cid, cp.model, created, {}, final.finish_reason))
+        if guard.output.blocked:
+            await items.aclose()  # stop generating
+            run.piece(BLOCKED)
+            yield sse(chunk(cid, cp.model, created, {"content": "\n" + BLOCKED}))
+            yield sse(chunk(cid, cp.model, created, {}, "content_filter", genstack={"guard": guard.extra()}))
+        elif isinstance(final, Completion):
+            tail = guard.finish()
+            if tail:
+                run.piece(tail)
+                yield sse(chunk(cid, cp.model, created, {"content": tail}))
+            yield sse(chunk(cid, cp.model, created, {}, final.finish_reason, genstack={"guard": guard.extra()}))
         else:  # a RAG answer
+            tail = guard.finish()
+            if tail:
+                run.piece(tail)
+                yield sse(chunk(cid, cp.model, created, {"content": tail}))
             if final.abstained and final.reason != "weak-retrieval" and final.draft:
                 run.piece(RETRACTED + final.text)
                 yield sse(chunk(cid, cp.model, created, {"content": RETRACTED + final.text}))
             yield sse(chunk(cid, cp.model, created, {}, "stop", citations=_citations(final),
-                            genstack=_rag_extra(final)))
+                            genstack={**_rag_extra(final), "guard": guard.extra(final)}))
         if cp.include_usage:
             yield sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": cp.model,
                        "choices": [], "usage": _usage_dict(final.usage)})
 
     def finish(status: int) -> None:
         rag_text = final.text if final is not None and not isinstance(final, Completion) else None
+        if guard.output.blocked:
+            rag_text = BLOCKED
         run.done(cid, status, getattr(final, "usage", None), rag_text)
 
     return _sse_response(events(), finish)
@@ -290,12 +397,15 @@ def _usage_dict(usage) -> dict:
     return usage.to_dict()
 
 
-def _chat_body(cid, created, model, run: _Run, final) -> dict:
+def _chat_body(cid, created, model, run: _Run, final, guard: _Guard) -> dict:
     if isinstance(final, Completion):
-        text, finish, usage, extra = final.text, final.finish_reason, final.usage, {}
+        text, finish, usage = guard.finish(final.text), final.finish_reason, final.usage
+        extra = {"genstack": {"guard": guard.extra()}}
     else:
-        text, finish, usage = final.text, "stop", final.usage
-        extra = {"citations": _citations(final), "genstack": _rag_extra(final)}
+        text, finish, usage = guard.finish(final.text), "stop", final.usage
+        extra = {"citations": _citations(final), "genstack": {**_rag_extra(final), "guard": guard.extra(final)}}
+    if guard.output.blocked:
+        finish = "content_filter"
     run.done(cid, 200, usage, text)
     body = {"id": cid, "object": "chat.completion", "created": created, "model": model,
             "system_fingerprint": None,

@@ -1,0 +1,144 @@
+"""Where red-team requests go: in-process (:class:`LocalTarget`) or a running
+``genstack serve`` (:class:`RemoteTarget`). Both run the same guard policy and
+the same answer pipeline, so their figures are comparable."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol, Sequence
+
+from ...errors import GenstackError
+from ...generation import Message, SamplingParams
+from .common import Reply
+
+__all__ = ["Target", "LocalTarget", "RemoteTarget", "REPLY_TOKENS"]
+
+REPLY_TOKENS = 96
+
+
+class Target(Protocol):
+    name: str
+
+    def chat(self, messages: Sequence[Message]) -> Reply: ...
+    def ask(self, question: str, documents: Sequence[str]) -> Reply: ...
+    def screen(self, text: str) -> bool: ...
+
+
+class LocalTarget:
+    """The genstack pipeline in this process, under a :class:`~genstack.guard.GuardPolicy`."""
+
+    def __init__(self, policy=None, *, model=None, embedder=None, settings=None, max_tokens: int = REPLY_TOKENS):
+        from ...config import load_settings
+        from ...guard import GuardPolicy
+
+        self.settings = settings or load_settings()
+        self.policy = policy or GuardPolicy()
+        self._model, self._embedder = model, embedder
+        self.params = SamplingParams(greedy=True, max_tokens=max_tokens)
+        self.name = "local"
+
+    @property
+    def model(self):
+        if self._model is None or isinstance(self._model, str):
+            from ...models.registry import get_model
+
+            self._model = get_model(self._model, settings=self.settings)
+        return self._model
+
+    @property
+    def embedder(self):
+        if self._embedder is None or isinstance(self._embedder, str):
+            from ...embeddings import get_embedder
+
+            self._embedder = get_embedder(self._embedder, settings=self.settings)
+        return self._embedder
+
+    def _input(self, text: str) -> tuple[Reply | None, bool]:
+        from ...guard import InputBlocked
+
+        try:
+            d = self.policy.check_input(text)
+        except InputBlocked:
+            return Reply("", blocked="input", flagged=True), True
+        return None, bool(d and d.flagged)
+
+    def screen(self, text: str) -> bool:
+        if self.policy.input == "off":
+            return False
+        return self.policy._detector().detect(text).flagged
+
+    def chat(self, messages: Sequence[Message]) -> Reply:
+        t0 = time.perf_counter()
+        user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        refused, flagged = self._input(user)
+        if refused:
+            return refused
+        guard = self.policy.output(messages)
+        text = "".join(guard.wrap(self.model.stream(messages=self.policy.prepare(messages), params=self.params)))
+        return Reply(text, blocked=guard.blocked, flagged=flagged, seconds=time.perf_counter() - t0)
+
+    def ask(self, question: str, documents: Sequence[str]) -> Reply:
+        from ...rag.answer import Asker
+        from ...retrieval import TextRetriever
+
+        t0 = time.perf_counter()
+        refused, flagged = self._input(question)
+        if refused:
+            return refused
+        asker = Asker("documents", model=self.model, settings=self.settings, min_similarity=0.0,
+                      retriever=TextRetriever(list(documents), self.embedder), injection=self.policy.sources,
+                      params=self.params)
+        answer = asker.ask(question)
+        guard = self.policy.output()
+        text = guard.check(answer.text)
+        return Reply(text, blocked=guard.blocked, flagged=flagged, abstained=answer.abstained,
+                     seconds=time.perf_counter() - t0, source_flags=len(answer.flags))
+
+
+class RemoteTarget:
+    """A running ``genstack serve``, through its OpenAI-compatible API (the server applies its own guard)."""
+
+    def __init__(self, url: str, *, api_key: str | None = None, model: str | None = None,
+                 max_tokens: int = REPLY_TOKENS, timeout: float = 300.0):
+        import httpx
+
+        self.base = url.rstrip("/")
+        if not self.base.endswith("/v1"):
+            self.base += "/v1"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.Client(headers=headers, timeout=timeout)
+        self.max_tokens, self.name = max_tokens, url
+        try:
+            models = self.http.get(self.base + "/models").raise_for_status().json()["data"]
+        except Exception as exc:  # noqa: BLE001 - one line for any connection or protocol failure
+            raise GenstackError(f"cannot reach a genstack server at {url}: {exc}") from None
+        plain = [m["id"] for m in models if not m["id"].startswith("rag:") and m.get("genstack_kind", "generator") != "embedder"]
+        self.model = model or (plain[0] if plain else None)
+        if not self.model:
+            raise GenstackError(f"the server at {url} lists no generator model")
+
+    def _post(self, body: dict) -> Reply:
+        t0 = time.perf_counter()
+        r = self.http.post(self.base + "/chat/completions", json={"model": self.model, "temperature": 0, **body})
+        data = r.json()
+        if r.status_code == 400 and data.get("error", {}).get("code") == "input_blocked":
+            return Reply("", blocked="input", flagged=True, seconds=time.perf_counter() - t0)
+        if r.status_code != 200:
+            raise GenstackError(f"{self.name}: HTTP {r.status_code}: {data.get('error', {}).get('message', r.text)[:200]}")
+        g = data.get("genstack") or {}
+        guard = g.get("guard") or {}
+        return Reply(data["choices"][0]["message"]["content"] or "", blocked=guard.get("blocked"),
+                     flagged=bool((guard.get("input") or {}).get("flagged")), abstained=bool(g.get("abstained")),
+                     seconds=time.perf_counter() - t0, source_flags=len(g.get("flags") or []))
+
+    def chat(self, messages: Sequence[Message]) -> Reply:
+        return self._post({"messages": [{"role": m.role, "content": m.content} for m in messages],
+                           "max_tokens": self.max_tokens})
+
+    def ask(self, question: str, documents: Sequence[str]) -> Reply:
+        return self._post({"messages": [{"role": "user", "content": question}], "documents": list(documents),
+                           "max_tokens": self.max_tokens})
+
+    def screen(self, text: str) -> bool:
+        reply = self._post({"messages": [{"role": "user", "content": text}], "max_tokens": 1})
+        return reply.flagged or reply.blocked == "input"
