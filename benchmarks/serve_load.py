@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--concurrency", type=int, default=1, help="genstack serve --concurrency")
+    ap.add_argument("--batch", type=int, default=0, help="genstack serve --batch (continuous batching slots)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -132,7 +133,8 @@ def main() -> None:
 
     log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "genstack", "serve", "--port", str(args.port), "--rate-limit", "0",
-                             "--queue", "256", "--no-access-log", "--no-log", "--concurrency", str(args.concurrency)],
+                             "--queue", "256", "--no-access-log", "--no-log", "--concurrency", str(args.concurrency),
+                             "--batch", str(args.batch)],
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{args.port}"
     try:

@@ -392,3 +392,15 @@ def test_ui_is_served_with_a_strict_content_security_policy(server):
     assert "<script>" not in r.text  # no inline script
     assert server.get("/ui/app.js").status_code == 200
     assert server.get("/").status_code == 200  # redirected to the UI
+
+
+def test_batching_raises_concurrency_and_lifts_the_per_model_lock(tmp_path):
+    from genstack.server import ServerConfig
+
+    assert ServerConfig(batch_slots=8).max_concurrency == 8
+    app, model, _ = make_app(tmp_path, batch_slots=4)
+    engine = app.state.gs.engine
+    assert engine.lock_for("fake") is engine.lock_for("fake") and hasattr(engine.lock_for("fake"), "acquire")
+    plain = engine.lock_for("fake")
+    model.batching = True  # a model that batches requests itself is not serialised
+    assert engine.lock_for("fake") is not plain and engine.lock_for("fake").acquire() is True

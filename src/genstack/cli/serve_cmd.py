@@ -29,6 +29,7 @@ def serve(
     max_tokens: int = typer.Option(1024, "--max-tokens-cap", help="Most tokens a request may ask for (400 above)."),
     rate_limit: int = typer.Option(120, "--rate-limit", help="Requests per minute per key or client address (429 above; 0 = off)."),
     concurrency: int = typer.Option(1, "--concurrency", help="Generations running at once."),
+    batch: int = typer.Option(0, "--batch", help="Decode up to N requests together in one llama.cpp batch (raises --concurrency to N; 0 = off)."),
     queue: int = typer.Option(32, "--queue", help="Requests waiting for a slot (503 beyond)."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds a request may take, queueing included (504 after)."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not keep the request/response log in SQLite."),
@@ -63,7 +64,7 @@ def serve(
         max_upload_bytes=max_upload, max_prompt_tokens=max_prompt_tokens, max_tokens_cap=max_tokens,
         rate_limit=rate_limit, max_concurrency=concurrency, max_queue=queue, request_timeout=timeout,
         log_requests=not no_log, access_log=not no_access_log, guard_input=guard, guard_canary=not no_canary,
-        guard_redact=redact, guard_sources=sources)
+        guard_redact=redact, guard_sources=sources, batch_slots=batch)
     config.check_bind()
     settings = _common.settings()
     if model:

@@ -86,6 +86,7 @@ class LlamaCppModel(Model):
         self._llm = None
         self._lock = threading.RLock()
         self._template = None
+        self._batcher = None
 
     # -- loading -------------------------------------------------------------------
     @property
@@ -106,6 +107,18 @@ class LlamaCppModel(Model):
 
     def warm_up(self) -> None:
         self.llama  # noqa: B018
+
+    def enable_batching(self, slots: int) -> None:
+        """Decode up to ``slots`` requests together (see :mod:`genstack.models.batching`);
+        requests with a JSON schema keep the ordinary path."""
+        from .batching import BatchScheduler
+
+        if self._batcher is None and slots > 1:
+            self._batcher = BatchScheduler(self, slots, n_ctx=self._n_ctx, n_batch=max(512, self._llama_kwargs["n_batch"] or 512))
+
+    @property
+    def batching(self) -> bool:
+        return self._batcher is not None
 
     @property
     def context_length(self) -> int:
@@ -176,6 +189,8 @@ class LlamaCppModel(Model):
         if not tokens:
             raise InvalidParameter("the prompt is empty")
         max_tokens = check_context(len(tokens), request.params.max_tokens, self._n_ctx, request.on_overflow)
+        if self._batcher is not None and request.json_schema is None:
+            return self._batcher.submit(tokens, request.params, max_tokens)
         return self._decode(tokens, request, max_tokens)
 
     def _decode(self, tokens: list[int], request: GenerationRequest, max_tokens: int) -> Iterator[Chunk]:

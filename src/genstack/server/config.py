@@ -46,6 +46,9 @@ class ServerConfig:
     log_requests: bool = True
     #: write one JSON access-log line per request to stderr
     access_log: bool = True
+    #: llama.cpp sequences decoded together in one batch (0 or 1: one request at a time per model);
+    #: raises max_concurrency to match
+    batch_slots: int = 0
     #: the prompt-injection detector on the user's message: off, flag (recorded) or block (400)
     guard_input: str = "flag"
     #: a canary in the system prompt; an answer containing it is withheld
@@ -59,7 +62,7 @@ class ServerConfig:
         object.__setattr__(self, "api_keys", tuple(k for k in self.api_keys if k))
         object.__setattr__(self, "models", tuple(self.models))
         for name in ("port", "max_body_bytes", "max_upload_bytes", "max_prompt_tokens", "max_tokens_cap",
-                     "rate_limit", "max_concurrency", "max_queue"):
+                     "rate_limit", "max_concurrency", "max_queue", "batch_slots"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be a non-negative integer, got {v!r}")
@@ -68,6 +71,8 @@ class ServerConfig:
         for name in ("max_body_bytes", "max_upload_bytes", "max_tokens_cap", "max_concurrency"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1")
+        if self.batch_slots > self.max_concurrency:
+            object.__setattr__(self, "max_concurrency", self.batch_slots)
         from ..guard.policy import INPUT_MODES, SOURCE_MODES
         from ..guard.output import REDACT_MODES
 

@@ -29,6 +29,23 @@ __all__ = ["Engine", "Cancelled"]
 _DONE = object()
 
 
+class _NoLock:
+    def acquire(self, *a, **k):
+        return True
+
+    def release(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NO_LOCK = _NoLock()
+
+
 class Cancelled(Exception):
     """The request was cancelled before its stream finished."""
 
@@ -86,7 +103,10 @@ class Engine:
                 if name not in self._models:
                     from ..models.registry import get_model
 
-                    self._models[name] = get_model(name, settings=self.settings)
+                    model = get_model(name, settings=self.settings)
+                    if self.config.batch_slots > 1 and hasattr(model, "enable_batching"):
+                        model.enable_batching(self.config.batch_slots)
+                    self._models[name] = model
         return self._models[name]
 
     def embedder(self, name: str | None = None, *, check: bool = True) -> Embedder:
@@ -154,7 +174,11 @@ class Engine:
             except Exception:
                 pass
 
-    def lock_for(self, name: str) -> threading.Lock:
+    def lock_for(self, name: str):
+        """One request at a time per model, except for a model that batches requests itself."""
+        m = self._models.get(name)
+        if m is not None and getattr(m, "batching", False):
+            return _NO_LOCK
         return self._locks[name]
 
     # -- running work ----------------------------------------------------------------
