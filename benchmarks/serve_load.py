@@ -121,6 +121,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--concurrency", type=int, default=1, help="genstack serve --concurrency")
     ap.add_argument("--batch", type=int, default=0, help="genstack serve --batch (continuous batching slots)")
+    ap.add_argument("--guard", default="flag", help="genstack serve --guard (off, flag or block)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -134,7 +135,7 @@ def main() -> None:
     log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "genstack", "serve", "--port", str(args.port), "--rate-limit", "0",
                              "--queue", "256", "--no-access-log", "--no-log", "--concurrency", str(args.concurrency),
-                             "--batch", str(args.batch)],
+                             "--batch", str(args.batch), "--guard", args.guard],
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{args.port}"
     try:
@@ -146,6 +147,8 @@ def main() -> None:
                 time.sleep(0.2)
         else:
             raise SystemExit("server did not start; log: " + log.name)
+        # warm-up, not measured: first requests pay one-time costs (graph allocation, the guard's embedder)
+        asyncio.run(level(url, max(args.clients), 1, 8))
         rows = [asyncio.run(level(url, c, args.requests, args.max_tokens)) for c in args.clients]
     finally:
         proc.terminate()

@@ -70,6 +70,7 @@ class BatchScheduler:
         self._lock = threading.Lock()
         self._closed = False
         self._error: BaseException | None = None
+        self._ready = threading.Event()
 
     # -- the client side ----------------------------------------------------------------
     def submit(self, tokens: list[int], params: SamplingParams, max_tokens: int) -> Iterator[Chunk]:
@@ -103,6 +104,13 @@ class BatchScheduler:
             self._thread.join(timeout=10)
 
     # -- the scheduler thread -----------------------------------------------------------
+    def start(self) -> None:
+        """Create the batch context and start the scheduler thread now (otherwise on first use)."""
+        self._start()
+        self._ready.wait(timeout=120)
+        if self._error is not None:
+            raise GenstackError(f"the batch scheduler could not start: {self._error}")
+
     def _start(self) -> None:
         with self._lock:
             if self._error is not None:
@@ -135,8 +143,10 @@ class BatchScheduler:
             L, llm, ctx, batch = self._setup()
         except BaseException as exc:  # noqa: BLE001 - reported to every waiting request
             self._error = exc
+            self._ready.set()
             self._fail_all(exc)
             return
+        self._ready.set()
         mem = L.llama_get_memory(ctx)
         vocab = llm._model.vocab
         n_vocab = llm.n_vocab()

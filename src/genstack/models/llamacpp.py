@@ -36,6 +36,10 @@ PLAIN_CHAT = (
 )
 
 
+#: tokens of KV cache per batching slot (prompt + answer); 16 slots of 2048 take ~0.2 GB for SmolLM2-135M
+BATCH_SLOT_CTX = 2048
+
+
 class LlamaCppModel(Model):
     def __init__(
         self,
@@ -114,7 +118,10 @@ class LlamaCppModel(Model):
         from .batching import BatchScheduler
 
         if self._batcher is None and slots > 1:
-            self._batcher = BatchScheduler(self, slots, n_ctx=self._n_ctx, n_batch=max(512, self._llama_kwargs["n_batch"] or 512))
+            # each slot holds BATCH_SLOT_CTX tokens; longer requests take the ordinary path
+            self._batcher = BatchScheduler(self, slots, n_ctx=min(self._n_ctx, BATCH_SLOT_CTX),
+                                           n_batch=max(512, self._llama_kwargs["n_batch"] or 512))
+            self._batcher.start()  # creates the batch context now, not on the first request
 
     @property
     def batching(self) -> bool:
@@ -189,7 +196,8 @@ class LlamaCppModel(Model):
         if not tokens:
             raise InvalidParameter("the prompt is empty")
         max_tokens = check_context(len(tokens), request.params.max_tokens, self._n_ctx, request.on_overflow)
-        if self._batcher is not None and request.json_schema is None:
+        if (self._batcher is not None and request.json_schema is None
+                and len(tokens) + max_tokens <= self._batcher.n_ctx):
             return self._batcher.submit(tokens, request.params, max_tokens)
         return self._decode(tokens, request, max_tokens)
 
