@@ -99,3 +99,15 @@ def test_documents_field_answers_from_the_texts_and_strips_orders(tmp_path):
             assert r.status_code == 400 and r.json()["error"]["param"] == "documents"
         r = c.post("/v1/chat/completions", json={**chat("q", documents=["x"]), "model": "rag:docs"})
         assert r.status_code == 400
+
+
+@pytest.mark.parametrize("args, needle", [(["--guard", "nope"], "--guard must be one of"),
+                                          (["--redact", "x"], "--redact must be one of"),
+                                          (["--sources", "y"], "--sources must be one of")])
+def test_serve_rejects_bad_guard_options_in_one_line(tmp_path, args, needle):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "genstack", "serve", *args], capture_output=True, text=True,
+                       env={"GENSTACK_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert p.returncode == 2 and p.stderr.strip().startswith("error: " + needle) and len(p.stderr.strip().splitlines()) == 1

@@ -56,6 +56,10 @@ def serve(
 
     if workers < 1:
         raise InvalidParameter("--workers must be at least 1")
+    for flag, value, allowed in (("--guard", guard, ("off", "flag", "block")), ("--redact", redact, ("off", "secrets", "all")),
+                                 ("--sources", sources, ("strip", "flag", "off"))):
+        if value not in allowed:
+            raise InvalidParameter(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
     if log_level not in ("debug", "info", "warning", "error"):
         raise InvalidParameter(f"--log-level must be debug, info, warning or error, got {log_level!r}")
     keys = list(api_key or []) + [k.strip() for k in os.environ.get("GENSTACK_API_KEYS", "").split(",") if k.strip()]
