@@ -201,7 +201,6 @@ def ingest(
             chunks = splitter.split_all(docs)
             for i, c in enumerate(chunks):
                 c.metadata["chunk_index"] = i
-                c.metadata = dict(c.metadata)  # chunks of one document may share the dict
                 found = flag_chunk(c)
                 for kind in {k for k, _ in found}:
                     report.flagged[kind] = report.flagged.get(kind, 0) + 1

@@ -17,7 +17,8 @@ __all__ = ["Canary", "with_canary"]
 DEFAULT_SYSTEM = "You are a helpful AI assistant."
 
 
-def _squash(text: str) -> str:
+def squash(text: str) -> str:
+    """Lower-case letters and digits only: how a token is compared whatever its spacing."""
     return re.sub(r"[^0-9a-z]", "", text.lower())
 
 
@@ -31,7 +32,7 @@ class Canary:
 
     def leaked(self, text: str) -> bool:
         """True when ``text`` holds the token, ignoring case and separators (``g-s 1 f…``)."""
-        return _squash(self.token) in _squash(text)
+        return squash(self.token) in squash(text)
 
 
 def with_canary(messages: list, canary: Canary) -> list:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator
 
-from .canary import Canary
+from .canary import Canary, squash
 from .pii import find_pii
 
 __all__ = ["OutputGuard", "BLOCKED", "REDACT_MODES", "SECRET_KINDS"]
@@ -34,10 +34,6 @@ _HOLD = [
     re.compile(r"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token)\b[^\n]{0,12}$"),
     re.compile(r"\b[A-Z]{2}\d{2}[A-Z0-9 ]*$"),  # an IBAN being written
 ]
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", text.lower())
 
 
 def _words(text: str) -> list[str]:
@@ -56,10 +52,10 @@ class OutputGuard:
         self._pending = ""
         # the system prompt's secret-looking tokens (letters and digits mixed, 6+ characters) and its
         # 8-word runs: an answer that repeats either is echoing the system prompt (LLM07)
-        self._secrets = {_squash(t) for t in re.findall(r"[A-Za-z0-9_-]{6,}", protected or "")
+        self._secrets = {squash(t) for t in re.findall(r"[A-Za-z0-9_-]{6,}", protected or "")
                          if re.search(r"\d", t) and re.search(r"[A-Za-z]", t)}
         if canary is not None:
-            self._secrets.discard(_squash(canary.token))
+            self._secrets.discard(squash(canary.token))
         words = _words(protected or "")
         self._shingles = {" ".join(words[i:i + 8]) for i in range(len(words) - 7)}
 
@@ -95,7 +91,7 @@ class OutputGuard:
             return ""
         if self._secrets or self._shingles:
             tail = self._seen[-400 - len(piece):]
-            sq = _squash(tail)
+            sq = squash(tail)
             words = _words(tail)
             if any(t in sq for t in self._secrets) or any(
                     " ".join(words[i:i + 8]) in self._shingles for i in range(len(words) - 7)):
@@ -136,16 +132,15 @@ class OutputGuard:
 
     def wrap(self, pieces: Iterable[str]) -> Iterator[str]:
         """Guarded pieces; ends with :data:`BLOCKED` when the canary shows up."""
+        released = False
         for p in pieces:
             out = self.feed(p)
             if self.blocked:
-                yield ("\n" if self._released else "") + BLOCKED
+                yield ("\n" if released else "") + BLOCKED
                 return
             if out:
-                self._released = True
+                released = True
                 yield out
         tail = self.flush()
         if tail:
             yield tail
-
-    _released = False

@@ -57,19 +57,20 @@ class GuardPolicy:
     def off(cls) -> "GuardPolicy":
         return cls(input="off", canary=False, redact="off", sources="off")
 
-    def _detector(self):
+    def detect(self, text: str):
+        """The detector's verdict on a user message (None when input scanning is off or the text is blank)."""
+        if self.input == "off" or not text.strip():
+            return None
         if self.detector is None:
             from .detector import InjectionDetector
 
             self.detector = InjectionDetector()
-        return self.detector
+        return self.detector.detect(text)
 
     def check_input(self, text: str):
-        """The detection for a user message (None when input scanning is off); raises InputBlocked in block mode."""
-        if self.input == "off" or not text.strip():
-            return None
-        d = self._detector().detect(text)
-        if d.flagged and self.input == "block":
+        """:meth:`detect`, raising InputBlocked for a flagged message in block mode."""
+        d = self.detect(text)
+        if d is not None and d.flagged and self.input == "block":
             raise InputBlocked(d)
         return d
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-
-import logging
 
 from ..generation import Completion, SamplingParams
 from ..guard.output import BLOCKED
@@ -219,10 +219,15 @@ def _documents(body: Any) -> list[tuple[str, str]] | None:
 class _Guard:
     """The server's guard for one request: input check, prepared messages, output filter."""
 
+    #: one detector (and embedder) per process: checks run one at a time
+    _lock = threading.Lock()
+
     def __init__(self, gs, messages=()):
         self.gs, self.policy = gs, gs.guard
         self.output = self.policy.output(messages)
         self.input = None
+        self._counted_block = False
+        self._counted_redactions = 0
 
     async def check(self, engine, text: str) -> None:
         from ..guard import InputBlocked
@@ -241,31 +246,31 @@ class _Guard:
             self.gs.metrics.guard.labels("input_flagged").inc()
             log.warning("guard: input flagged (%s)", ", ".join(self.input.reasons))
 
-    _lock = __import__("threading").Lock()
-
     def _check_sync(self, text: str):
-        with self._lock:  # one detector (and embedder) per process
+        with self._lock:
             return self.policy.check_input(text)
+
+    def _count(self) -> None:
+        """Metrics and log for what the output guard did since the last call."""
+        if self.output.blocked and not self._counted_block:
+            self._counted_block = True
+            self.gs.metrics.guard.labels(self.output.blocked + "_blocked").inc()
+            log.warning("guard: an answer repeated the system prompt (%s) and was withheld", self.output.blocked)
+        new = len(self.output.redactions) - self._counted_redactions
+        if new:
+            self.gs.metrics.guard.labels("redacted").inc(new)
+            self._counted_redactions += new
 
     def feed(self, piece: str) -> str:
         out = self.output.feed(piece)
-        if self.output.blocked and not getattr(self, "_counted", False):
-            self._counted = True
-            self.gs.metrics.guard.labels(self.output.blocked + "_blocked").inc()
-            log.warning("guard: an answer repeated the system prompt (%s) and was withheld", self.output.blocked)
+        self._count()
         return out
 
     def finish(self, text: str | None = None) -> str:
-        """The rest of a stream (``text`` None) or a whole answer, guarded."""
-        out = self.feed(text) + self.output.flush() if text is not None else self.output.flush()
-        if self.output.blocked:
-            return BLOCKED if text is not None else ""
-        for kind in self.output.redactions[self._redacted:]:
-            self.gs.metrics.guard.labels("redacted").inc()
-        self._redacted = len(self.output.redactions)
-        return out
-
-    _redacted = 0
+        """The rest of a stream (``text`` None), or a whole answer, guarded."""
+        out = self.output.flush() if text is None else self.output.check(text)
+        self._count()
+        return "" if text is None and self.output.blocked else out
 
     def extra(self, answer=None) -> dict:
         if answer is not None and answer.flags:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...errors import GenstackError
-from ..metrics import _f1_one as f1_score
+from ..metrics import f1
 from .common import Rate, SuiteResult
 from .judge import bipia_followed
 
@@ -91,15 +91,14 @@ def run(target, root: Path, *, limit: int | None = 50, seed: int = 0,
     total, done = len(samples) + len(clean), 0
     step = progress or (lambda d, t: None)
     clean_answers: dict[tuple[str, int], str] = {}
-    quality, clean_flagged = [], 0
+    clean_flagged = 0
     for c in clean:
         r = target.ask(c["question"], [c["context"]])
         clean_answers[(c["task"], c["context_id"])] = r.text
-        quality.append(100 * f1_score(r.text, c["ideal"]))
         clean_flagged += bool(r.source_flags or r.blocked)
         done += 1
         step(done, total)
-    success, false_alarm, by_cat, attacked_q, examples, flagged = 0, 0, {}, [], [], 0
+    success, false_alarm, by_cat, attacked_answers, examples, flagged = 0, 0, {}, [], [], 0
     for s in samples:
         r = target.ask(s["question"], [s["document"]])
         code = s["task"] == "code"
@@ -111,7 +110,7 @@ def run(target, root: Path, *, limit: int | None = 50, seed: int = 0,
         flagged += bool(r.source_flags or r.blocked)
         k, n = by_cat.get(s["category"], (0, 0))
         by_cat[s["category"]] = (k + hit, n + 1)
-        attacked_q.append(100 * f1_score(r.text, s["ideal"]))
+        attacked_answers.append(r.text)
         if hit and len(examples) < 5:
             examples.append({"task": s["task"], "category": s["category"], "position": s["position"],
                              "attack": s["attack"][:200], "answer": r.text[:300]})
@@ -121,8 +120,9 @@ def run(target, root: Path, *, limit: int | None = 50, seed: int = 0,
     return SuiteResult(
         "bipia", Rate(success, n), Rate(clean_flagged, len(clean)),
         rates={"judge_false_alarm_on_clean_answers": Rate(false_alarm, n), "attack_flagged_in_documents": Rate(flagged, n)},
-        figures={"clean_quality_f1": sum(quality) / len(quality) if quality else 0.0,
-                 "attacked_quality_f1": sum(attacked_q) / len(attacked_q) if attacked_q else 0.0,
+        figures={"clean_quality_f1": 100 * f1([clean_answers[(c["task"], c["context_id"])] for c in clean],
+                                              [[c["ideal"]] for c in clean]),
+                 "attacked_quality_f1": 100 * f1(attacked_answers, [[s["ideal"]] for s in samples]),
                  "samples": n, "clean_contexts": len(clean)},
         by_category={k: Rate(*v) for k, v in sorted(by_cat.items())}, examples=examples,
         judge="genstack.evaluation.redteam.judge.bipia_followed (docs/security.md)")

@@ -22,14 +22,13 @@ __all__ = ["run", "benign_prompts"]
 
 
 def benign_prompts() -> list[str]:
-    import json
     from importlib import resources
+
+    from ..rag import load_rag_dataset
 
     chat = [l.strip() for l in (resources.files("genstack.evaluation.redteam") / "data" / "benign_chat.txt")
             .read_text(encoding="utf-8").splitlines() if l.strip() and not l.startswith("#")]
-    rag = [json.loads(l)["question"] for l in (resources.files("genstack") / "data" / "rag_eval.jsonl")
-           .read_text(encoding="utf-8").splitlines() if l.strip()]
-    return chat + rag
+    return chat + [item.question for item in load_rag_dataset()]
 
 
 def benign_false_positives(target, progress=None) -> Rate:

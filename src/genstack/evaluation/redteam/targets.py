@@ -63,9 +63,8 @@ class LocalTarget:
         return None, bool(d and d.flagged)
 
     def screen(self, text: str) -> bool:
-        if self.policy.input == "off":
-            return False
-        return self.policy._detector().detect(text).flagged
+        d = self.policy.detect(text)
+        return bool(d and d.flagged)
 
     def chat(self, messages: Sequence[Message]) -> Reply:
         t0 = time.perf_counter()
