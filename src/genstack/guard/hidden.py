@@ -28,19 +28,18 @@ def _decls(style: str) -> dict[str, str]:
 
 
 def _colour(v: str | None) -> str | None:
-    if not v:
+    """A CSS colour as ``#rrggbb`` (or "transparent"); for a shorthand like ``#fff url(x)`` its colour."""
+    if not v or not v.strip():
         return None
-    v = v.split()[0] if v.split() else v
-    v = _NAMED.get(v, v)
-    m = re.fullmatch(r"#([0-9a-f]{3})", v)
-    if m:
-        v = "#" + "".join(c * 2 for c in m.group(1))
-    m = re.fullmatch(r"rgba?\((\d+),\s*(\d+),\s*(\d+)(?:,\s*([\d.]+))?\)", v.replace(" ", "").replace(",", ", "))
+    m = re.match(r"\s*rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*([\d.]+)\s*)?\)", v)
     if m:
         if m.group(4) is not None and float(m.group(4)) == 0:
             return "transparent"
-        v = "#%02x%02x%02x" % tuple(int(m.group(i)) for i in (1, 2, 3))
-    return v
+        return "#%02x%02x%02x" % tuple(int(m.group(i)) for i in (1, 2, 3))
+    v = v.split()[0]
+    v = _NAMED.get(v, v)
+    m = re.fullmatch(r"#([0-9a-f]{3})", v)
+    return "#" + "".join(c * 2 for c in m.group(1)) if m else v
 
 
 def _size_zero(v: str) -> bool:
