@@ -201,6 +201,15 @@ class Asker:
         self.min_similarity, self.min_support = float(min_similarity), float(min_support)
         self.params = params or SamplingParams(greedy=True, max_tokens=ANSWER_TOKENS)
 
+    @classmethod
+    def over_documents(cls, documents: Sequence[str | tuple[str, str]], embedder, **kwargs) -> "Asker":
+        """An Asker over texts handed in with the question. The user chose them, so a weak
+        match never means "not in these documents" before the model has read them."""
+        from ..retrieval import TextRetriever
+
+        kwargs.setdefault("min_similarity", 0.0)
+        return cls(TextRetriever.collection, retriever=TextRetriever(list(documents), embedder), **kwargs)
+
     @property
     def model(self) -> Model:
         if not isinstance(self._model, Model):

@@ -158,11 +158,9 @@ class Engine:
     def document_asker(self, documents, model_name: str):
         """An Asker over texts sent with the request (the ``documents`` field)."""
         from ..rag.answer import Asker
-        from ..retrieval import TextRetriever
 
-        return Asker("documents", model=self.model(model_name), settings=self.settings, min_similarity=0.0,
-                     retriever=TextRetriever(documents, self.embedder(check=False)), focus=3,
-                     injection=self.config.guard_sources)
+        return Asker.over_documents(documents, self.embedder(check=False), model=self.model(model_name),
+                                    settings=self.settings, focus=3, injection=self.config.guard_sources)
 
     def forget_collection(self, collection: str) -> None:
         with self._asker_lock:

@@ -78,15 +78,13 @@ class LocalTarget:
 
     def ask(self, question: str, documents: Sequence[str]) -> Reply:
         from ...rag.answer import Asker
-        from ...retrieval import TextRetriever
 
         t0 = time.perf_counter()
         refused, flagged = self._input(question)
         if refused:
             return refused
-        asker = Asker("documents", model=self.model, settings=self.settings, min_similarity=0.0,
-                      retriever=TextRetriever(list(documents), self.embedder), injection=self.policy.sources,
-                      params=self.params)
+        asker = Asker.over_documents(documents, self.embedder, model=self.model, settings=self.settings,
+                                     injection=self.policy.sources, params=self.params)
         answer = asker.ask(question)
         guard = self.policy.output()
         text = guard.check(answer.text)
