@@ -151,8 +151,7 @@ class Engine:
         with self._asker_lock:
             if key not in self._askers:
                 self._askers[key] = Asker(collection, model=self.model(model_name), settings=self.settings,
-                                          retriever=self.retriever(collection), focus=3,
-                                          injection=self.config.guard_sources)
+                                          retriever=self.retriever(collection), injection=self.config.guard_sources)
             return self._askers[key]
 
     def document_asker(self, documents, model_name: str):
@@ -160,7 +159,7 @@ class Engine:
         from ..rag.answer import Asker
 
         return Asker.over_documents(documents, self.embedder(check=False), model=self.model(model_name),
-                                    settings=self.settings, focus=3, injection=self.config.guard_sources)
+                                    settings=self.settings, injection=self.config.guard_sources)
 
     def forget_collection(self, collection: str) -> None:
         with self._asker_lock:
@@ -248,17 +247,32 @@ class Engine:
         fut = loop.run_in_executor(self.executor, work)
         fut.add_done_callback(lambda _f: self.gate.release())
         finished = False
+        held: list[Any] = []  # an item read while coalescing text, delivered next
         try:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise APIError(504, f"the request took longer than {self.config.request_timeout:g} s",
                                    code="timeout")
-                try:
-                    item = await asyncio.wait_for(queue.get(), remaining)
-                except asyncio.TimeoutError:
-                    raise APIError(504, f"the request took longer than {self.config.request_timeout:g} s",
-                                   code="timeout") from None
+                if held:
+                    item = held.pop()
+                else:
+                    try:
+                        item = await asyncio.wait_for(queue.get(), remaining)
+                    except asyncio.TimeoutError:
+                        raise APIError(504, f"the request took longer than {self.config.request_timeout:g} s",
+                                       code="timeout") from None
+                if isinstance(item, str):
+                    # text that queued up while the consumer was busy goes out as one piece:
+                    # under load, one SSE event carries several tokens instead of one each
+                    parts = [item]
+                    while not queue.empty():
+                        nxt = queue.get_nowait()
+                        if not isinstance(nxt, str):
+                            held.append(nxt)
+                            break
+                        parts.append(nxt)
+                    item = "".join(parts)
                 if item is _DONE:
                     finished = True
                     return
