@@ -116,3 +116,14 @@ def test_summarize_file(home, tmp_path, capsys):
     assert run(["summarize", str(f), "--style", "tldr", "--model", "fake:The harbour opened in 1901.", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["summary"] == "The harbour opened in 1901." and out["steps"] == 1
+
+
+def test_every_entry_point_shows_the_model_the_same_number_of_sentences():
+    import inspect
+
+    from genstack.cli import eval_cmd, rag_cmd
+    from genstack.rag.answer import DEFAULT_FOCUS, Asker
+
+    assert inspect.signature(Asker).parameters["focus"].default == DEFAULT_FOCUS
+    assert rag_cmd.FOCUS.default == DEFAULT_FOCUS
+    assert inspect.signature(eval_cmd.rag).parameters["focus"].default.default == DEFAULT_FOCUS

@@ -82,6 +82,34 @@ def test_unsupported_answer_is_an_abstention(kb):
     assert ans.abstained and ans.reason == "unsupported" and ans.draft.startswith("The ferry costs 35")
 
 
+def test_quantity_question_answered_without_a_number_is_an_abstention(kb):
+    a, _ = asker(kb, ["The harbour cafe sells coffee and waffles [1]."])  # true, cited, but no quantity
+    ans = a.ask("How many waffles does the harbour cafe sell?")
+    assert ans.abstained and ans.reason == "no-quantity" and ans.text == NOT_FOUND
+    a, _ = asker(kb, ["The museum ticket costs fourteen euros [1]."])  # a number word answers it
+    assert not a.ask("How much is the museum ticket?").abstained
+
+
+@pytest.mark.parametrize("question, asks", [
+    ("How many days a week can I work remotely?", True), ("How much salt goes in?", True),
+    ("What time does the train leave?", True), ("At what temperature is the oven preheated?", True),
+    ("How long is the warranty?", True), ("Who founded the museum?", False),
+    ("What does error E3 mean?", False), ("When did the railway open?", False),
+])
+def test_asks_quantity(question, asks):
+    from genstack.rag.grounding import asks_quantity
+
+    assert asks_quantity(question) is asks
+
+
+def test_gives_quantity_ignores_the_question_s_own_numbers():
+    from genstack.rag.grounding import gives_quantity
+
+    assert gives_quantity("It costs 14 euros.") and gives_quantity("Three days a week.")
+    assert not gives_quantity("Trains after 18:00 are slower.", "How many trains run after 18:00?")
+    assert not gives_quantity("The cafe sells coffee.")
+
+
 def test_bare_citation_becomes_a_quote_of_that_source(kb):
     a, _ = asker(kb, ["[1]"])
     ans = a.ask("When does the ferry to Isle Brann leave?")

@@ -203,7 +203,7 @@ def test_rag_model_answers_with_citations(tmp_path):
     app, _, settings = make_app(tmp_path, responder=grounded_reply)
     ingest_sample(settings)
     with TestClient(app) as c:
-        q = {"model": "rag:docs", "messages": [{"role": "user", "content": "How much water does the Brightwave kettle hold?"}]}
+        q = {"model": "rag:docs", "messages": [{"role": "user", "content": "What is the Brightwave kettle made of?"}]}
         body = c.post("/v1/chat/completions", json=q).json()
         text = body["choices"][0]["message"]["content"]
         assert "[1]" in text
@@ -404,3 +404,34 @@ def test_batching_raises_concurrency_and_lifts_the_per_model_lock(tmp_path):
     plain = engine.lock_for("fake")
     model.batching = True  # a model that batches requests itself is not serialised
     assert engine.lock_for("fake") is not plain and engine.lock_for("fake").acquire() is True
+
+
+def test_text_that_queues_up_is_sent_as_one_piece_and_nothing_is_lost(tmp_path):
+    import asyncio
+    import threading
+
+    app, _, _ = make_app(tmp_path)
+    engine = app.state.gs.engine
+    produced = threading.Event()
+
+    def make():
+        for i in range(50):
+            yield f"t{i} "
+        produced.set()
+        yield 42  # a final object is never merged into text
+
+    async def consume():
+        out = []
+        agen = engine.stream(make)
+        async for item in agen:
+            if not out:  # a slow consumer: the producer finishes while the first piece is handled
+                await asyncio.get_running_loop().run_in_executor(None, produced.wait, 10)
+            out.append(item)
+        return out
+
+    out = asyncio.run(consume())
+    assert out[-1] == 42
+    texts = out[:-1]
+    assert all(isinstance(t, str) for t in texts)
+    assert "".join(texts) == "".join(f"t{i} " for i in range(50))
+    assert len(texts) <= 3  # 50 pieces arrived as (at most) a handful of events

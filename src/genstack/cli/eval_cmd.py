@@ -51,6 +51,7 @@ def rag(
     template: Optional[str] = typer.Option(None, "--template", help="Ask template: zero_shot, one_shot, few_shot, cot, or FILE.toml[:NAME]."),
     k: int = typer.Option(4, "--k", "-k", help="Chunks retrieved per question."),
     mode: str = typer.Option("hybrid", "--mode", help="dense, bm25 or hybrid."),
+    focus: int = typer.Option(3, "--focus", help="Most relevant sentences shown to the model (0 = whole chunks)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON with every question's row."),
 ) -> None:
     """Hit@5, key-fact accuracy, citation precision and abstention of `ask` on a question set."""
@@ -64,7 +65,7 @@ def rag(
 
         collection = "sample"
         ingest([sample_corpus()], collection, settings=settings)
-    asker = Asker(collection, model=model, settings=settings, template=template, k=k, mode=mode)
+    asker = Asker(collection, model=model, settings=settings, template=template, k=k, mode=mode, focus=focus or None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     err = _common.console(stderr=True)

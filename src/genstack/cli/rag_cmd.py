@@ -19,7 +19,7 @@ K = typer.Option(4, "--k", "-k", help="Chunks to retrieve.")
 MODE = typer.Option("hybrid", "--mode", help="Retrieval: dense, bm25 or hybrid.")
 TEMPLATE = typer.Option(None, "--template", help="Prompt template: zero_shot, one_shot, few_shot, cot, or FILE.toml[:NAME].")
 MIN_SIM = typer.Option(None, "--min-similarity", help="Abstain when no chunk is this similar to the question (cosine). [default: 0.30]")
-FOCUS = typer.Option(3, "--focus", help="Most relevant sentences shown to the model (0 = whole chunks).")
+FOCUS = typer.Option(3, "--focus", help="Most relevant sentences shown to the model (0 = whole chunks).")  # = rag.answer.DEFAULT_FOCUS
 MAX_TOKENS = typer.Option(200, "--max-tokens", "-n", help="Most tokens in the answer.")
 
 

@@ -44,7 +44,7 @@ DEFAULT_MIN_SUPPORT = 0.5
 ANSWER_TOKENS = 200
 #: sentences of the retrieved chunks shown to the model (None: whole chunks); a small
 #: model answers far better from a few relevant sentences than from whole chunks
-DEFAULT_FOCUS = 6
+DEFAULT_FOCUS = 3
 #: what happens to sentences of a source that give orders to the model (OWASP LLM01, indirect):
 #: "strip" removes them from what the model sees, "flag" only reports them, "off" does neither
 INJECTION_MODES = ("strip", "flag", "off")
@@ -91,7 +91,7 @@ class Answer:
     #: sources attached by genstack to sentences the model left uncited
     attributed: list[int] = field(default_factory=list)
     abstained: bool = False
-    #: why it abstained: "weak-retrieval", "model-declined" or "unsupported"
+    #: why it abstained: "weak-retrieval", "model-declined", "unsupported" or "no-quantity"
     reason: str | None = None
     #: best cosine similarity between the question and any chunk
     similarity: float = 0.0
@@ -384,10 +384,13 @@ class Asker:
             a.text = f"{' '.join(shown.get(n, '').split())} [{n}]"
             a.cited, a.extractive = [n], True
             a.support = 1.0
+            self._check_quantity(a, CITATION.sub(" ", a.text))
             return
         a.support = grounding.support(bare, texts, a.question)
         if a.support is None or a.support < self.min_support:  # None: nothing beyond the question's words
             a.abstained, a.reason, a.text = True, "unsupported", NOT_FOUND
+            return
+        if self._check_quantity(a, bare):
             return
         # attribute sentences the model left without a citation
         parts = []
@@ -405,6 +408,15 @@ class Asker:
                         a.attributed.append(n)
             parts.append(sent)
         a.text = " ".join(p.strip() for p in parts)
+
+    @staticmethod
+    def _check_quantity(a: Answer, bare: str) -> bool:
+        """Abstain when the question asks for a number and the answer holds none: a sentence that
+        is true and cited but gives no quantity does not answer "how many" (reason ``no-quantity``)."""
+        if grounding.asks_quantity(a.question) and not grounding.gives_quantity(bare, a.question):
+            a.abstained, a.reason, a.text = True, "no-quantity", NOT_FOUND
+            return True
+        return False
 
     def close(self) -> None:
         self.retriever.close()

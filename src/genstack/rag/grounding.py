@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-__all__ = ["content_words", "salient_words", "support", "declines", "split_sentences", "best_source"]
+__all__ = ["content_words", "salient_words", "support", "declines", "split_sentences", "best_source",
+           "asks_quantity", "gives_quantity"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.,:/][0-9]+)*", re.I)
 STOPWORDS = frozenset("""
@@ -76,6 +77,33 @@ def support(answer: str, sources: Sequence[str], question: str = "") -> float | 
 def declines(answer: str) -> bool:
     """Does the answer say that the sources do not hold the answer?"""
     return bool(_DECLINE.search(answer))
+
+
+# questions whose answer is a number (the NUM type of question classification, Li & Roth 2002)
+_QUANTITY_Q = re.compile(
+    r"\bhow\s+(?:many|much|long|high|tall|far|old|large|big|heavy|deep|wide|often|fast)\b"
+    r"|\bwhat\s+(?:time|temperature|percentage|ratio|year|age|size|price)\b"
+    r"|\bat\s+what\s+(?:time|temperature|age|speed|altitude|height)\b", re.I)
+_NUMBER_WORDS = frozenset("""zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
+thousand million billion half dozen once twice""".split())
+
+
+def asks_quantity(question: str) -> bool:
+    """Does the question ask for a number (how many, how much, what time, ...)?"""
+    return bool(_QUANTITY_Q.search(question))
+
+
+def gives_quantity(answer: str, question: str = "") -> bool:
+    """Does the answer hold a number (digits or a number word) that the question does not?"""
+    skip = {_norm(w) for w in _WORD.findall(question)}
+    for raw in _WORD.findall(answer):
+        w = _norm(raw)
+        if w in skip:
+            continue
+        if any(c.isdigit() for c in w) or w in _NUMBER_WORDS:
+            return True
+    return False
 
 
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
