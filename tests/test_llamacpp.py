@@ -135,3 +135,16 @@ def test_original_policy_loads_the_shipped_file(tmp_path):
 def test_auto_policy_reencodes_q4_1_to_q8_0(smol):
     assert smol.source_path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert smol.weights == "q8_0" and smol.info.quantization == "Q8_0"
+
+
+def test_a_script_that_loads_the_model_exits_without_a_traceback(home, tmp_path):
+    (tmp_path / "ferry.md").write_text("The ferry leaves the harbour at 08:15 every day.")
+    code = ("import sys\n"
+            "from genstack.ingest import ingest\n"
+            "from genstack.rag import Asker\n"
+            "ingest([sys.argv[1]], 'kb')\n"
+            "a = Asker('kb', min_similarity=0)\n"  # a global holding the model until interpreter exit
+            "print(a.ask('When does the ferry leave?').text)\n")
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.strip(), p.stderr
+    assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr

@@ -12,9 +12,11 @@ on the first request or on :meth:`warm_up`.
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -38,6 +40,19 @@ PLAIN_CHAT = (
 
 #: tokens of KV cache per batching slot (prompt + answer); 16 slots of 2048 take ~0.2 GB for SmolLM2-135M
 BATCH_SLOT_CTX = 2048
+
+#: models whose weights are loaded; freed at exit, before llama.cpp's own module teardown
+#: (otherwise llama_cpp's __del__ runs after its globals are gone and prints a traceback)
+_LOADED: "weakref.WeakSet[LlamaCppModel]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for m in list(_LOADED):
+        try:
+            m.close()
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
 
 
 class LlamaCppModel(Model):
@@ -107,7 +122,19 @@ class LlamaCppModel(Model):
                         self._llm = Llama(model_path=str(self.path), **self._llama_kwargs)
                     except (ValueError, RuntimeError) as exc:
                         raise GenstackError(f"llama.cpp could not load {self.path}: {exc}") from None
+                    _LOADED.add(self)
         return self._llm
+
+    def close(self) -> None:
+        """Free the weights and contexts now (they load again on next use)."""
+        with self._lock:
+            if self._batcher is not None:
+                self._batcher.close()
+                self._batcher = None
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+            _LOADED.discard(self)
 
     def warm_up(self) -> None:
         self.llama  # noqa: B018
