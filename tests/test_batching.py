@@ -44,6 +44,20 @@ def test_batched_greedy_text_equals_the_unbatched_text(models):
         assert g.usage.prompt_tokens == w.usage.prompt_tokens and g.usage.completion_tokens == w.usage.completion_tokens
 
 
+def test_a_new_request_reuses_the_cached_prefix_of_a_finished_one(models):
+    plain, batched = models
+    p = SamplingParams(greedy=True, max_tokens=16)
+    sched = batched._batcher
+    msgs = [[{"role": "system", "content": "You answer briefly and politely."}, {"role": "user", "content": q}]
+            for q in PROMPTS[:2]]
+    want = [plain.chat(m, params=p).text for m in msgs]
+    before = sched.reused_tokens
+    got = [batched.chat(m, params=p).text for m in msgs + msgs]  # one after another; the same prompt again last
+    system = len(batched.tokenize("You answer briefly and politely.", add_bos=False))
+    assert got == want + want  # reading a prefix from the cache changes nothing in the answer
+    assert sched.reused_tokens - before >= 3 * system  # the system prompt was not decoded again
+
+
 def test_batched_stop_sequences_and_sampling_are_honoured(models):
     _, batched = models
     msgs = [{"role": "user", "content": "Count from one to ten, separated by commas."}]

@@ -435,3 +435,16 @@ def test_text_that_queues_up_is_sent_as_one_piece_and_nothing_is_lost(tmp_path):
     assert all(isinstance(t, str) for t in texts)
     assert "".join(texts) == "".join(f"t{i} " for i in range(50))
     assert len(texts) <= 3  # 50 pieces arrived as (at most) a handful of events
+
+
+def test_metrics_show_the_batch_scheduler_counters(tmp_path):
+    from types import SimpleNamespace
+
+    app, model, _ = make_app(tmp_path)
+    model.batcher = SimpleNamespace(steps=7, decode_seconds=1.5, step_tokens=90, prompt_tokens=60, reused_tokens=40)
+    with TestClient(app) as c:
+        text = c.get("/metrics").text
+    assert 'genstack_batch_steps_total{model="fake"} 7.0' in text
+    assert 'genstack_batch_decode_seconds_total{model="fake"} 1.5' in text
+    assert 'genstack_batch_tokens_total{kind="reused",model="fake"} 40.0' in text
+    assert 'genstack_batch_tokens_total{kind="prompt",model="fake"} 60.0' in text

@@ -155,6 +155,11 @@ class LlamaCppModel(Model):
         return self._batcher is not None
 
     @property
+    def batcher(self):
+        """The :class:`~genstack.models.batching.BatchScheduler`, once batching is enabled (its counters feed /metrics)."""
+        return self._batcher
+
+    @property
     def context_length(self) -> int:
         return self._n_ctx
 

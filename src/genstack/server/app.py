@@ -36,7 +36,8 @@ class State:
     def __init__(self, settings: Settings, config: ServerConfig, engine: Engine):
         self.settings, self.config, self.engine = settings, config, engine
         self.metrics = Metrics(queue_depth=lambda: engine.gate.depth if engine._gate else 0,
-                               running=lambda: engine.gate.running if engine._gate else 0)
+                               running=lambda: engine.gate.running if engine._gate else 0,
+                               batchers=engine.batchers)
         engine.on_cancel = self.metrics.cancelled.inc
         self.limiter = RateLimiter(config.rate_limit)
         # "KEY" may use every collection; "KEY:a,b" only collections a and b (LLM08)

@@ -171,6 +171,10 @@ class Engine:
             except Exception:
                 pass
 
+    def batchers(self) -> dict[str, Any]:
+        """The continuous-batching scheduler of each loaded model that has one."""
+        return {n: m.batcher for n, m in list(self._models.items()) if getattr(m, "batcher", None) is not None}
+
     def lock_for(self, name: str):
         """One request at a time per model, except for a model that batches requests itself."""
         m = self._models.get(name)

@@ -16,7 +16,7 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 
 
 class Metrics:
-    def __init__(self, queue_depth=lambda: 0, running=lambda: 0):
+    def __init__(self, queue_depth=lambda: 0, running=lambda: 0, batchers=lambda: {}):
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
@@ -42,11 +42,38 @@ class Metrics:
         q.set_function(queue_depth)
         run = Gauge("genstack_generations_running", "generations running now", registry=r)
         run.set_function(running)
+        r.register(_BatchCollector(batchers))
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _BatchCollector:
+    """Counters of each continuous-batching scheduler (``genstack serve --batch``): decode steps,
+    tokens put through them, seconds in ``llama_decode``, and prompt tokens read from a slot's cache."""
+
+    def __init__(self, batchers):
+        self.batchers = batchers
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        steps = CounterMetricFamily("genstack_batch_steps", "decode steps of the batch scheduler", labels=["model"])
+        secs = CounterMetricFamily("genstack_batch_decode_seconds", "seconds spent in llama_decode", labels=["model"])
+        toks = CounterMetricFamily("genstack_batch_tokens", "tokens in decode steps (step), prompt tokens "
+                                   "requested (prompt) and read from a slot's cache instead (reused)",
+                                   labels=["model", "kind"])
+        for name, b in dict(self.batchers()).items():
+            steps.add_metric([name], b.steps)
+            secs.add_metric([name], b.decode_seconds)
+            for kind, v in (("step", b.step_tokens), ("prompt", b.prompt_tokens), ("reused", b.reused_tokens)):
+                toks.add_metric([name, kind], v)
+        yield from (steps, secs, toks)
 
 
 class ObservabilityMiddleware:
