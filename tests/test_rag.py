@@ -110,10 +110,30 @@ def test_gives_quantity_ignores_the_question_s_own_numbers():
     assert not gives_quantity("The cafe sells coffee.")
 
 
-def test_bare_citation_becomes_a_quote_of_that_source(kb):
-    a, _ = asker(kb, ["[1]"])
+def test_bare_citation_becomes_a_quote_of_the_best_matching_sentence(kb):
+    a, _ = asker(kb, ["[2]"])
     ans = a.ask("When does the ferry to Isle Brann leave?")
-    assert ans.extractive and "08:15" in ans.text and ans.text.endswith("[1]")
+    assert ans.extractive and ans.draft == "[2]"
+    assert ans.text == "The ferry to Isle Brann leaves the harbour at 08:15 every day except Sunday. [1]"
+    assert ans.cited == [1] and ans.sources[0].hit.source.endswith("ferry.md") and not ans.abstained
+
+
+def test_quantity_question_answered_without_a_number_quotes_the_top_sentence_when_it_gives_one(kb):
+    # true and cited (whole chunks are shown), but "how much" wants a number
+    a, _ = asker(kb, ["Children enter free [1]."], focus=None)
+    ans = a.ask("How much does the museum ticket cost?")
+    assert not ans.abstained and ans.extractive and ans.draft == "Children enter free [1]."
+    assert ans.text.startswith("The museum ticket costs 14 euros.") and ans.support == 1.0
+    # the quote is the cited source's own sentence
+    (src,) = [s for s in ans.sources if s.n in ans.cited]
+    assert src.hit.source.endswith("museum.md") and "14 euros" in src.hit.text
+
+
+def test_quote_fallback_takes_only_the_top_ranked_sentence(kb):
+    # the top sentence for this question has no number; a lower-ranked one ("at 08:15") is no answer
+    a, _ = asker(kb, ["[1]"])
+    ans = a.ask("How many waffles does the harbour cafe sell?")
+    assert ans.abstained and ans.reason == "no-quantity" and "08:15" not in ans.text
 
 
 def test_context_is_fitted_by_dropping_the_lowest_ranked(kb):

@@ -219,6 +219,20 @@ def test_rag_model_answers_with_citations(tmp_path):
         assert "[1]" in streamed
 
 
+def test_rag_stream_carries_the_quote_that_replaces_a_bare_citation(tmp_path):
+    app, _, settings = make_app(tmp_path, replies=["[1]"])
+    ingest_sample(settings)
+    with TestClient(app) as c:
+        q = {"model": "rag:docs", "messages": [{"role": "user", "content": "What is the Brightwave kettle made of?"}]}
+        body = c.post("/v1/chat/completions", json=q).json()
+        text = body["choices"][0]["message"]["content"]
+        assert body["genstack"]["extractive"] is True and text.endswith("]") and len(text) > len("[1]")
+        events = sse_events(c.post("/v1/chat/completions", json={**q, "stream": True}).text)
+        streamed = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1] if e["choices"])
+        # a plain OpenAI client sees the quote, not only the model's bare "[1]"
+        assert streamed == "[1]\n\n(From the sources:) " + text
+
+
 def test_rag_retracts_an_unsupported_answer_and_404s_unknown_collections(tmp_path):
     app, _, settings = make_app(tmp_path, replies=["Purple elephants dance on Saturn at midnight [1]."])
     ingest_sample(settings)

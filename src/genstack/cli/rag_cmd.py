@@ -114,8 +114,11 @@ def ask(
             assert ans is not None
             if ans.abstained or ans.text != "".join(pieces).strip():
                 label = {"unsupported": "the answer above is not supported by the sources",
-                         "model-declined": "the model found no answer in the sources"}.get(ans.reason or "", "")
-                out_f.write(f"→ {ans.text}" + (f"  ({label})" if ans.abstained and label else "") + "\n")
+                         "model-declined": "the model found no answer in the sources",
+                         "no-quantity": "the question asks for a number; the sources shown give none"}.get(ans.reason or "", "")
+                if ans.extractive:
+                    label = "quoted from the sources"
+                out_f.write(f"→ {ans.text}" + (f"  ({label})" if label and (ans.abstained or ans.extractive) else "") + "\n")
         err = _common.console(stderr=True)
         if ans.invalid_citations:
             err.print(f"[yellow]removed citation(s) to sources that were not given: "

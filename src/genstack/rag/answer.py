@@ -13,6 +13,10 @@ The steps, each visible in the result:
 5. **Check**: an answer that declines ("not found …") or whose content words
    are mostly absent from the sources becomes an abstention; sentences left
    without a citation are attributed to the source that supports them.
+6. **Quote**: an answer that only points at a source ("[2]"), or gives no
+   number for a question that asks for one, is replaced by the shown sentence
+   that best matches the question, cited (or abstains when that sentence
+   does not answer).
 
 Nothing is hidden: :attr:`Answer.prompt` is the exact text the model saw.
 """
@@ -248,21 +252,33 @@ class Asker:
                 texts[s.n] = "".join(t) + s.hit.text[last:]
         return texts, flags
 
-    def focus_sources(self, query: str, sources: Sequence[Source], texts: dict[int, str] | None = None) -> dict[int, str]:
-        """The ``focus`` sentences of the sources most similar to the query, by source, in reading order."""
+    def rank_sentences(self, query: str, sources: Sequence[Source],
+                       texts: dict[int, str] | None = None) -> list[tuple[int, int, str, float]]:
+        """Every sentence of the sources as ``(n, position, sentence, similarity to the query)``, best first."""
         sents: list[tuple[int, int, str]] = []
         for s in sources:
-            for j, sent in enumerate(grounding.split_passage(texts[s.n] if texts else s.hit.text)):
+            text = texts.get(s.n, "") if texts is not None else s.hit.text
+            for j, sent in enumerate(grounding.split_passage(text)):
                 sents.append((s.n, j, sent))
-        if not sents or self.focus is None or len(sents) <= self.focus:
-            return dict(texts) if texts else {s.n: s.hit.text for s in sources}
+        if not sents:
+            return []
         emb = self.retriever.embedder
-        qv = emb.embed_queries([query])[0]
-        sims = emb.embed_passages([t for _, _, t in sents]) @ qv
-        keep = sorted(sorted(range(len(sents)), key=lambda i: -float(sims[i]))[: self.focus])
+        sims = emb.embed_passages([t for _, _, t in sents]) @ emb.embed_queries([query])[0]
+        ranked = [(n, j, t, float(sim)) for (n, j, t), sim in zip(sents, sims)]
+        return sorted(ranked, key=lambda r: -r[3])
+
+    def focus_sources(self, query: str, sources: Sequence[Source], texts: dict[int, str] | None = None,
+                      ranked: list[tuple[int, int, str, float]] | None = None) -> dict[int, str]:
+        """The ``focus`` sentences of the sources most similar to the query, by source, in reading order."""
+        all_texts = dict(texts) if texts else {s.n: s.hit.text for s in sources}
+        if self.focus is None:
+            return all_texts
+        ranked = ranked if ranked is not None else self.rank_sentences(query, sources, texts)
+        if len(ranked) <= self.focus:
+            return all_texts
         out: dict[int, list[str]] = {}
-        for i in keep:
-            out.setdefault(sents[i][0], []).append(sents[i][2])
+        for n, _, sent, _ in sorted(ranked[: self.focus], key=lambda r: (r[0], r[1])):
+            out.setdefault(n, []).append(sent)
         return {n: " ".join(v) for n, v in out.items()}
 
     def build_messages(self, question: str, sources: Sequence[Source], history: Sequence[Message] = (),
@@ -324,8 +340,10 @@ class Asker:
             return s
         msgs, sources, dropped = self.fit(question, hits, history)
         shown, flags = self.screen(sources)
+        ranked: list[tuple[int, int, str, float]] | None = None
         if self.focus:
-            shown = self.focus_sources(query, sources, shown)
+            ranked = self.rank_sentences(query, sources, shown)
+            shown = self.focus_sources(query, sources, shown, ranked)
         if self.focus or flags:
             msgs = self.build_messages(question, sources, self._fitted_history, shown)
         tstream = self.model.stream(messages=msgs, params=self.params)
@@ -353,7 +371,7 @@ class Asker:
             answer = Answer(question, cc.text.strip(), sources=sources, cited=list(cc.cited),
                             invalid_citations=list(cc.invalid), similarity=best, draft=draft, query=query,
                             prompt=tstream.prompt, usage=comp.usage, dropped=dropped, flags=flags)
-            self._check(answer, shown)
+            self._check(answer, shown, ranked)
             total = time.perf_counter() - t0
             answer.timings = {"retrieve_s": t_retrieve, "ttft_s": ttft if ttft is not None else total, "total_s": total}
             out.answer = answer
@@ -364,11 +382,16 @@ class Asker:
     def ask(self, question: str, **kwargs) -> Answer:
         return self.stream(question, **kwargs).collect()
 
-    def _check(self, a: Answer, shown: dict[int, str] | None = None) -> None:
+    def _check(self, a: Answer, shown: dict[int, str] | None = None,
+               ranked: list[tuple[int, int, str, float]] | None = None) -> None:
         """Abstain on a declining or unsupported answer; attribute uncited sentences.
 
         Support is measured against the text the model was shown (the focused
         sentences), so an answer cannot borrow facts from text it never saw.
+        When the model only points at a source ("[2]"), or answers a question
+        that asks for a quantity without giving one, the answer is the shown
+        sentence that best matches the question (a quote, with its citation):
+        see :meth:`_quote`.
         """
         from .citations import CITATION
 
@@ -378,19 +401,21 @@ class Asker:
             a.abstained, a.reason, a.text = True, "model-declined", NOT_FOUND
             return
         bare = CITATION.sub(" ", a.text)
+        quantity = grounding.asks_quantity(a.question)
         if a.cited and not grounding.content_words(bare, exclude=a.question):
-            # the model only pointed at a source ("[2]"): answer with what it was shown of it
-            n = a.cited[0]
-            a.text = f"{' '.join(shown.get(n, '').split())} [{n}]"
-            a.cited, a.extractive = [n], True
-            a.support = 1.0
-            self._check_quantity(a, CITATION.sub(" ", a.text))
+            # the model only pointed at a source ("[2]"): quote what it was shown
+            if not self._quote(a, shown, ranked, quantity):
+                a.abstained, a.reason, a.text = True, "no-quantity" if quantity else "unsupported", NOT_FOUND
             return
         a.support = grounding.support(bare, texts, a.question)
         if a.support is None or a.support < self.min_support:  # None: nothing beyond the question's words
             a.abstained, a.reason, a.text = True, "unsupported", NOT_FOUND
             return
-        if self._check_quantity(a, bare):
+        if quantity and not grounding.gives_quantity(bare, a.question):
+            # true and cited, but no number does not answer "how many": quote a shown sentence that
+            # gives one, or abstain (reason "no-quantity")
+            if not self._quote(a, shown, ranked, True):
+                a.abstained, a.reason, a.text = True, "no-quantity", NOT_FOUND
             return
         # attribute sentences the model left without a citation
         parts = []
@@ -409,14 +434,26 @@ class Asker:
             parts.append(sent)
         a.text = " ".join(p.strip() for p in parts)
 
-    @staticmethod
-    def _check_quantity(a: Answer, bare: str) -> bool:
-        """Abstain when the question asks for a number and the answer holds none: a sentence that
-        is true and cited but gives no quantity does not answer "how many" (reason ``no-quantity``)."""
-        if grounding.asks_quantity(a.question) and not grounding.gives_quantity(bare, a.question):
-            a.abstained, a.reason, a.text = True, "no-quantity", NOT_FOUND
-            return True
-        return False
+    def _quote(self, a: Answer, shown: dict[int, str], ranked: list[tuple[int, int, str, float]] | None,
+               quantity: bool) -> bool:
+        """Answer with the shown sentence most similar to the search query, cited.
+
+        The candidate is the top sentence of the same ranking that chose what
+        the model saw, and only that one: a lower-ranked sentence that merely
+        holds a number is no answer. For a quantity question it must give a
+        number the question does not already hold. Every word of the answer is
+        then in its source. False when the top sentence does not qualify.
+        """
+        if ranked is None:
+            ranked = self.rank_sentences(a.query or a.question, a.sources, shown)
+        visible = {n: " ".join(t.split()) for n, t in shown.items()}
+        top = next(((n, " ".join(t.split())) for n, _, t, _ in ranked if " ".join(t.split()) in visible.get(n, "")), None)
+        if top is None or (quantity and not grounding.gives_quantity(top[1], a.question)):
+            return False
+        n, text = top
+        a.text = f"{text} [{n}]"
+        a.cited, a.attributed, a.extractive, a.support = [n], [], True, 1.0
+        return True
 
     def close(self) -> None:
         self.retriever.close()

@@ -30,6 +30,8 @@ log = logging.getLogger("genstack.guard")
 
 RAG_PREFIX = "rag:"
 RETRACTED = "\n\n(Retracted: the sources do not support the answer above.) "
+#: sent after a draft that only pointed at a source, or gave no number for a quantity question
+QUOTED = "\n\n(From the sources:) "
 DONE = b"data: [DONE]\n\n"
 _NOTHING = object()
 
@@ -194,7 +196,7 @@ def _citations(answer) -> list[dict]:
 
 
 def _rag_extra(answer) -> dict:
-    return {"answer": answer.text, "abstained": answer.abstained, "reason": answer.reason,
+    return {"answer": answer.text, "abstained": answer.abstained, "reason": answer.reason, "extractive": answer.extractive,
             "query": answer.query, "similarity": round(float(answer.similarity), 4), "flags": answer.flags,
             "timings": {k: round(v, 4) for k, v in answer.timings.items()}}
 
@@ -381,6 +383,9 @@ async def chat_completions(request: Request):
             if final.abstained and final.reason != "weak-retrieval" and final.draft:
                 run.piece(RETRACTED + final.text)
                 yield sse(chunk(cid, cp.model, created, {"content": RETRACTED + final.text}))
+            elif final.extractive:  # the checked answer is a quote the stream has not shown
+                run.piece(QUOTED + final.text)
+                yield sse(chunk(cid, cp.model, created, {"content": QUOTED + final.text}))
             yield sse(chunk(cid, cp.model, created, {}, "stop", citations=_citations(final),
                             genstack={**_rag_extra(final), "guard": guard.extra(final)}))
         if cp.include_usage:
