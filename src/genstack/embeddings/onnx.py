@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .._cores import embedding_threads
 from ..errors import GenstackError
 from .base import normalize
 from .sentence_transformers import SentenceTransformerEmbedder
@@ -108,7 +109,8 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
                     target = cache / f"{self.path.name}-{_weights_digest(self.path)}-{kind}.onnx"
                     export_onnx(self.path, target, self.quantize)
                     opts = ort.SessionOptions()
-                    opts.intra_op_num_threads = self.threads or len(os.sched_getaffinity(0))
+                    # the same rule as torch (genstack._cores): one thread beside a loaded llama.cpp model
+                    opts.intra_op_num_threads = embedding_threads(self.threads) or len(os.sched_getaffinity(0))
                     opts.inter_op_num_threads = 1
                     opts.log_severity_level = 3
                     self._session = ort.InferenceSession(str(target), opts, providers=["CPUExecutionProvider"])

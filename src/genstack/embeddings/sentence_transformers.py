@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .._cores import apply_torch_threads
 from ..errors import GenstackError
 from .base import Embedder, normalize
 
@@ -67,15 +68,14 @@ class SentenceTransformerEmbedder(Embedder):
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                    import torch
+                    import torch  # noqa: F401 - imported first so apply_torch_threads sees it
                     import transformers
                     from sentence_transformers import SentenceTransformer
 
                     transformers.utils.logging.set_verbosity_error()
                     transformers.utils.logging.disable_progress_bar()
 
-                    if self.threads:
-                        torch.set_num_threads(self.threads)
+                    apply_torch_threads(self.threads)
                     self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         return self._model
 
@@ -85,6 +85,8 @@ class SentenceTransformerEmbedder(Embedder):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+        model = self.model
+        apply_torch_threads(self.threads)  # one thread while a llama.cpp model shares the process
+        vecs = model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
                                  normalize_embeddings=True, show_progress_bar=False)
         return normalize(vecs)

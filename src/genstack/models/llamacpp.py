@@ -123,6 +123,9 @@ class LlamaCppModel(Model):
                     except (ValueError, RuntimeError) as exc:
                         raise GenstackError(f"llama.cpp could not load {self.path}: {exc}") from None
                     _LOADED.add(self)
+                    from .._cores import generation_loaded
+
+                    generation_loaded()  # torch embeds on one thread from now on (see genstack._cores)
         return self._llm
 
     def close(self) -> None:
@@ -132,8 +135,11 @@ class LlamaCppModel(Model):
                 self._batcher.close()
                 self._batcher = None
             if self._llm is not None:
+                from .._cores import generation_unloaded
+
                 self._llm.close()
                 self._llm = None
+                generation_unloaded()
             _LOADED.discard(self)
 
     def warm_up(self) -> None:

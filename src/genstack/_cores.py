@@ -1,0 +1,65 @@
+"""Who gets the cores when one process both embeds and generates.
+
+llama.cpp decodes with its own OpenMP team, one thread per core. PyTorch runs
+an embedding on a second OpenMP team of the same size. Once torch has run a
+parallel region beside a loaded llama.cpp model, the two teams contend for
+the same cores and llama.cpp decode slows by 30-45% for the rest of the
+process's life, with fewer cores busy, not more (measured in
+``benchmarks/RESULTS.md``: 167 -> 100 tokens/s single-stream, 450 -> 250 with
+16 batched sequences, on 2 cores). Short embeddings (queries, guard checks)
+gain nothing from a second thread anyway.
+
+So the rule, the same in every entry point: while a llama.cpp model is loaded
+in this process, torch embeds on one thread. A process that only embeds
+(``genstack ingest``) keeps every core. An embedder configured with an
+explicit thread count keeps it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+__all__ = ["generation_loaded", "generation_unloaded", "embedding_threads", "apply_torch_threads"]
+
+_lock = threading.Lock()
+_generators = 0
+
+
+def generation_loaded() -> None:
+    """A llama.cpp model has loaded its weights in this process."""
+    global _generators
+    with _lock:
+        _generators += 1
+    apply_torch_threads(None)
+
+
+def generation_unloaded() -> None:
+    global _generators
+    with _lock:
+        _generators = max(0, _generators - 1)
+
+
+def embedding_threads(configured: int | None) -> int | None:
+    """Threads torch should use for an embedding now (None: torch's default, every core)."""
+    if configured:
+        return configured
+    return 1 if _generators else None
+
+
+def apply_torch_threads(configured: int | None) -> None:
+    """Set torch's intra-op threads for the rule above, if torch is imported (never imports it)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    want = embedding_threads(configured)
+    if want is None:
+        want = _all_cores()
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)
+
+
+def _all_cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
