@@ -27,6 +27,14 @@ _STRONG = [
                   r"\b(mode|enabled|prompt|activated|no (restrictions|limits|rules))\b"),
     ("system-spoof", r"(^|\n)\s*(#+\s*)?(system|assistant)\s*(message|prompt)?\s*:|<\|?(im_start|system|endoftext)\|?>|\[/?INST\]"),
 ]
+#: case-sensitive: an upper-case authority label with a colon inside ordinary text ("Registrant:
+#: SYSTEM: ...", "[ADMIN REQUEST::...]") or an instruction tag. Upper case is what sets a spoofed
+#: label apart from prose that merely mentions a system or an admin.
+_SPOOF = [
+    ("authority-spoof", r"(?<![A-Za-z0-9])(?:SYSTEM|ADMIN(?:ISTRATOR)?|DEVELOPER|OPERATOR)"
+                        r"(?:[ _](?:REQUEST|MESSAGE|NOTE|NOTICE|OVERRIDE|INSTRUCTIONS?|COMMAND|UPDATE|PROMPT))?\s?::?[ \t]*(?=\S)"),
+    ("authority-spoof", r"(?i:</?\s*(?:instructions?|admin|sys|system[ _]prompt)\s*>)"),
+]
 _WEAK = [
     ("imperative-to-ai", r"\b(AI|assistant|language model|chatbot|LLM)\b[^.\n]{0,30}\b(must|should|will|needs to)\b"),
     ("instead", r"\binstead\b[^.\n]{0,40}\b(say|respond|reply|answer|write|output)\b"),
@@ -52,7 +60,7 @@ _PASSAGE = [
                        r"answer|solution|implementation|program|algorithm|elucidation)"),
     ("addressed-to-model", r"\b(dear|attention|note to|hey|hi)\s+(AI|assistant|model|LLM|chatbot|GPT)\b"),
 ]
-_STRONG_RE = [(n, re.compile(p, re.I)) for n, p in _STRONG]
+_STRONG_RE = [(n, re.compile(p, re.I)) for n, p in _STRONG] + [(n, re.compile(p)) for n, p in _SPOOF]
 _PASSAGE_RE = [(n, re.compile(p, re.I)) for n, p in _PASSAGE]
 _WEAK_RE = [(n, re.compile(p, re.I)) for n, p in _WEAK]
 
