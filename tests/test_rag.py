@@ -129,6 +129,26 @@ def test_quantity_question_answered_without_a_number_quotes_the_top_sentence_whe
     assert src.hit.source.endswith("museum.md") and "14 euros" in src.hit.text
 
 
+def test_a_number_from_a_sentence_about_something_else_does_not_answer(kb):
+    # "14" is in the sources, but in the museum's sentence, not in one about the cafe
+    a, _ = asker(kb, ["The museum ticket costs 14 euros [3]."], focus=None)
+    ans = a.ask("How many waffles does the harbour cafe sell?")
+    assert ans.abstained and ans.reason == "no-quantity"
+
+
+def test_anchored_quantity():
+    from genstack.rag.grounding import about_question, anchored_quantity
+
+    q = "How much is the museum ticket?"
+    assert anchored_quantity("It costs 14 euros.", q, ["The museum ticket costs 14 euros."])
+    assert not anchored_quantity("It costs 14 euros.", q, ["The ferry leaves at 14 past."])  # not about tickets
+    assert not anchored_quantity("A colony has one queen.", "How many moons does Jupiter have?",
+                                 ["A honey bee colony has one queen."])
+    assert about_question("Dogs travel on a dog ticket of 9 euros.", "How much is a dog ticket?")
+    assert not about_question("It opens at 07:00.", "How many waffles does the cafe sell?")
+    assert not about_question("Not much happens in May.", "How much is the museum ticket?")
+
+
 def test_quote_fallback_takes_only_the_top_ranked_sentence(kb):
     # the top sentence for this question has no number; a lower-ranked one ("at 08:15") is no answer
     a, _ = asker(kb, ["[1]"])

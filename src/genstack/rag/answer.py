@@ -411,9 +411,9 @@ class Asker:
         if a.support is None or a.support < self.min_support:  # None: nothing beyond the question's words
             a.abstained, a.reason, a.text = True, "unsupported", NOT_FOUND
             return
-        if quantity and not grounding.gives_quantity(bare, a.question):
-            # true and cited, but no number does not answer "how many": quote a shown sentence that
-            # gives one, or abstain (reason "no-quantity")
+        if quantity and not self._anchored(bare, a.question, shown):
+            # true and cited, but no number (or only numbers the sources give about something else)
+            # does not answer "how many": quote a shown sentence that does, or abstain ("no-quantity")
             if not self._quote(a, shown, ranked, True):
                 a.abstained, a.reason, a.text = True, "no-quantity", NOT_FOUND
             return
@@ -434,6 +434,12 @@ class Asker:
             parts.append(sent)
         a.text = " ".join(p.strip() for p in parts)
 
+    @staticmethod
+    def _anchored(answer: str, question: str, shown: dict[int, str]) -> bool:
+        """The answer gives a number that a shown sentence about the question holds."""
+        sentences = [t for text in shown.values() for t in grounding.split_passage(text)]
+        return grounding.anchored_quantity(answer, question, sentences)
+
     def _quote(self, a: Answer, shown: dict[int, str], ranked: list[tuple[int, int, str, float]] | None,
                quantity: bool) -> bool:
         """Answer with the shown sentence most similar to the search query, cited.
@@ -448,7 +454,8 @@ class Asker:
             ranked = self.rank_sentences(a.query or a.question, a.sources, shown)
         visible = {n: " ".join(t.split()) for n, t in shown.items()}
         top = next(((n, " ".join(t.split())) for n, _, t, _ in ranked if " ".join(t.split()) in visible.get(n, "")), None)
-        if top is None or (quantity and not grounding.gives_quantity(top[1], a.question)):
+        if top is None or (quantity and not (grounding.gives_quantity(top[1], a.question)
+                                             and grounding.about_question(top[1], a.question))):
             return False
         n, text = top
         a.text = f"{text} [{n}]"

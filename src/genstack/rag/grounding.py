@@ -12,7 +12,7 @@ import re
 from typing import Sequence
 
 __all__ = ["content_words", "salient_words", "support", "declines", "split_sentences", "best_source",
-           "asks_quantity", "gives_quantity"]
+           "asks_quantity", "gives_quantity", "about_question", "anchored_quantity"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.,:/][0-9]+)*", re.I)
 STOPWORDS = frozenset("""
@@ -89,6 +89,10 @@ fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seve
 thousand million billion half dozen once twice""".split())
 
 
+#: the words that make a question ask for a quantity: they say nothing about its subject
+_HOW_WORDS = frozenset("much many long far often".split())
+
+
 def asks_quantity(question: str) -> bool:
     """Does the question ask for a number (how many, how much, what time, ...)?"""
     return bool(_QUANTITY_Q.search(question))
@@ -104,6 +108,29 @@ def gives_quantity(answer: str, question: str = "") -> bool:
         if any(c.isdigit() for c in w) or w in _NUMBER_WORDS:
             return True
     return False
+
+
+def _quantities(text: str, question: str = "") -> set[str]:
+    skip = {_norm(w) for w in _WORD.findall(question)}
+    return {w for w in (_norm(x) for x in _WORD.findall(text))
+            if w not in skip and (any(c.isdigit() for c in w) or w in _NUMBER_WORDS)}
+
+
+def about_question(sentence: str, question: str) -> bool:
+    """Does ``sentence`` share a content word with ``question`` (numbers and number words aside)?"""
+    q = {w for w in content_words(question)
+         if not any(c.isdigit() for c in w) and w not in _NUMBER_WORDS and w not in _HOW_WORDS}
+    return bool(q & set(content_words(sentence)))
+
+
+def anchored_quantity(answer: str, question: str, sentences: Sequence[str]) -> bool:
+    """Does a number of the answer stand in one of ``sentences`` that is about the question?
+
+    "How many moons does Jupiter have?" answered with a copied "A colony has one queen" gives a
+    number, but not one that the sources say about moons or Jupiter.
+    """
+    nums = _quantities(answer, question)
+    return any(nums & _quantities(s, question) and about_question(s, question) for s in sentences)
 
 
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
