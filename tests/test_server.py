@@ -462,3 +462,16 @@ def test_metrics_show_the_batch_scheduler_counters(tmp_path):
     assert 'genstack_batch_decode_seconds_total{model="fake"} 1.5' in text
     assert 'genstack_batch_tokens_total{kind="reused",model="fake"} 40.0' in text
     assert 'genstack_batch_tokens_total{kind="prompt",model="fake"} 60.0' in text
+
+
+def test_finished_ingest_jobs_are_bounded_and_running_ones_kept(tmp_path):
+    app, _, _ = make_app(tmp_path)
+    with TestClient(app):
+        gs = app.state.gs
+        gs.MAX_FINISHED_JOBS = 3
+        gs.add_job({"id": "running", "status": "running"})
+        for i in range(6):
+            gs.add_job({"id": f"done{i}", "status": "done" if i % 2 else "failed"})
+        assert "running" in gs.jobs
+        finished = [k for k, j in gs.jobs.items() if j["status"] != "running"]
+        assert finished == ["done3", "done4", "done5"]  # the newest three

@@ -51,6 +51,16 @@ class State:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.guard = config.guard_policy()
 
+    #: finished ingest jobs kept for GET /api/jobs/{id}; older ones are forgotten (running ones never)
+    MAX_FINISHED_JOBS = 256
+
+    def add_job(self, job: dict[str, Any]) -> None:
+        """Register an ingest job, forgetting the oldest finished jobs beyond MAX_FINISHED_JOBS."""
+        finished = [k for k, j in self.jobs.items() if j.get("status") in ("done", "failed")]
+        for k in finished[: max(0, len(finished) - self.MAX_FINISHED_JOBS + 1)]:
+            self.jobs.pop(k, None)
+        self.jobs[job["id"]] = job
+
     @property
     def logdb(self):
         if self._logdb is None:

@@ -183,7 +183,7 @@ async def upload(name: str, request: Request):
     job: dict[str, Any] = {"id": job_id, "collection": name, "status": "queued", "files": len(saved),
                            "files_done": 0, "chunks": 0, "embedded": 0, "failed": [], "report": None,
                            "error": None, "created": time.time()}
-    gs.jobs[job_id] = job
+    gs.add_job(job)
     lock = threading.Lock()
 
     def progress(event: str, data: dict) -> None:
