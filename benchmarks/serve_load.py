@@ -99,15 +99,26 @@ async def one_client(client, url, cid: int, n: int, max_tokens: int, results: li
         results.append({"status": status, "ttft": ttft, "latency": time.perf_counter() - t0, "tokens": tokens})
 
 
-async def level(url, clients: int, n: int, max_tokens: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (from /proc; 0 where there is none)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+async def level(url, clients: int, n: int, max_tokens: int, server_pid: int = 0) -> dict:
     import httpx
 
     results: list = []
     limits = httpx.Limits(max_connections=clients + 4)
     async with httpx.AsyncClient(timeout=600, limits=limits) as client:
-        t0 = time.perf_counter()
+        t0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
         await asyncio.gather(*(one_client(client, url, c, n, max_tokens, results) for c in range(clients)))
         wall = time.perf_counter() - t0
+        client_cpu, server_cpu = time.process_time() - c0, cpu_seconds(server_pid) - s0
     ok = [r for r in results if r["status"] == 200]
     errors: dict = {}
     for r in results:
@@ -116,6 +127,8 @@ async def level(url, clients: int, n: int, max_tokens: int) -> dict:
     tokens = sum(r["tokens"] for r in ok)
     return {"clients": clients, "requests": len(results), "ok": len(ok), "errors": errors, "wall_s": wall,
             "tokens": tokens, "tokens_per_s": tokens / wall,
+            # where the 2 cores went: the load generator shares them with the server
+            "client_cpu_share": client_cpu / wall, "server_cpu_share": server_cpu / wall,
             "ttft_p50": pct([r["ttft"] for r in ok if r["ttft"]], 50), "ttft_p99": pct([r["ttft"] for r in ok if r["ttft"]], 99),
             "latency_p50": pct([r["latency"] for r in ok], 50), "latency_p99": pct([r["latency"] for r in ok], 99)}
 
@@ -164,7 +177,7 @@ def main() -> None:
         for c in args.clients:
             runs = []
             for _ in range(args.repeat):
-                r = asyncio.run(level(url, c, args.requests, args.max_tokens))
+                r = asyncio.run(level(url, c, args.requests, args.max_tokens, proc.pid))
                 raws.append(raw_decode(path, threads, 128))
                 r["raw"] = (raws[-2] + raws[-1]) / 2
                 r["ratio"] = r["tokens_per_s"] / r["raw"]
@@ -179,13 +192,13 @@ def main() -> None:
         return
     print(f"model file: {path}\nraw llama-cpp-python single-stream decode between runs: "
           f"{', '.join(f'{x:.1f}' for x in raws)} tokens/s\n")
-    print("| clients | requests | ok | errors | aggregate tokens/s | raw decode | × raw decode | runs (tokens/s, ×) | TTFT p50 | TTFT p99 | latency p50 | latency p99 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| clients | requests | ok | errors | aggregate tokens/s | raw decode | × raw decode | runs (tokens/s, ×) | TTFT p50 | TTFT p99 | latency p50 | latency p99 | CPU: server, client (cores) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         err = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "none"
         print(f"| {r['clients']} | {r['requests']} | {r['ok']} | {err} | {r['tokens_per_s']:.1f} | "
               f"{r['raw']:.1f} | {r['ratio']:.2f} | {'; '.join(f'{t}, {x}' for t, x in r['runs'])} | {r['ttft_p50']:.2f} s | {r['ttft_p99']:.2f} s | "
-              f"{r['latency_p50']:.2f} s | {r['latency_p99']:.2f} s |")
+              f"{r['latency_p50']:.2f} s | {r['latency_p99']:.2f} s | {r['server_cpu_share']:.2f}, {r['client_cpu_share']:.2f} |")
 
 
 if __name__ == "__main__":

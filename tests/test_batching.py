@@ -1,4 +1,6 @@
-"""Continuous batching on the real SmolLM2: same greedy text as one-at-a-time, stops, cancellation."""
+"""Continuous batching on the real SmolLM2: with a KV buffer per sequence ("split") the same greedy
+text as one-at-a-time; in the default unified buffer, stops, seeded sampling, prefix reuse and
+cancellation."""
 
 from __future__ import annotations
 
@@ -20,8 +22,18 @@ def models():
 
     plain = get_model("smollm2-135m-instruct")
     batched = get_model("smollm2-135m-instruct")
-    batched.enable_batching(4)
+    batched.enable_batching(4, kv="split")
     return plain, batched
+
+
+@pytest.fixture(scope="module")
+def unified():
+    from genstack.models.registry import get_model
+
+    m = get_model("smollm2-135m-instruct")
+    m.enable_batching(4)  # the default: one KV buffer for every slot
+    assert m.batcher.kv == "unified"
+    return m
 
 
 def test_batched_greedy_text_equals_the_unbatched_text(models):
@@ -44,7 +56,7 @@ def test_batched_greedy_text_equals_the_unbatched_text(models):
         assert g.usage.prompt_tokens == w.usage.prompt_tokens and g.usage.completion_tokens == w.usage.completion_tokens
 
 
-def test_a_new_request_reuses_the_cached_prefix_of_a_finished_one(models):
+def test_a_new_request_reuses_the_cached_prefix_of_a_finished_one(models):  # split: exact equality
     plain, batched = models
     p = SamplingParams(greedy=True, max_tokens=16)
     sched = batched._batcher
@@ -58,8 +70,8 @@ def test_a_new_request_reuses_the_cached_prefix_of_a_finished_one(models):
     assert sched.reused_tokens - before >= 3 * system  # the system prompt was not decoded again
 
 
-def test_batched_stop_sequences_and_sampling_are_honoured(models):
-    _, batched = models
+def test_batched_stop_sequences_and_sampling_are_honoured(unified):
+    batched = unified
     msgs = [{"role": "user", "content": "Count from one to ten, separated by commas."}]
     full = batched.chat(msgs, params=SamplingParams(greedy=True, max_tokens=40)).text
     word = full.split()[3]
@@ -70,8 +82,8 @@ def test_batched_stop_sequences_and_sampling_are_honoured(models):
     assert a.text == b.text and a.usage.completion_tokens == 16  # seeded sampling is reproducible
 
 
-def test_a_stream_closed_early_frees_its_slot(models):
-    _, batched = models
+def test_a_stream_closed_early_frees_its_slot(unified):
+    batched = unified
     streams = [batched.stream(messages=[{"role": "user", "content": "Write a long story."}],
                               params=SamplingParams(greedy=True, max_tokens=200)) for _ in range(4)]
     for s in streams:  # all four slots busy, then abandoned after two pieces
@@ -80,3 +92,25 @@ def test_a_stream_closed_early_frees_its_slot(models):
         s.close()
     c = batched.chat([{"role": "user", "content": "Say yes."}], params=SamplingParams(greedy=True, max_tokens=8))
     assert c.usage.completion_tokens >= 1
+
+
+def test_unified_slots_reuse_a_shared_prefix_and_answer_concurrently(unified):
+    p = SamplingParams(greedy=True, max_tokens=16)
+    system = "You answer briefly and politely."
+    sched = unified.batcher
+    before = sched.reused_tokens
+    got = [None] * len(PROMPTS)
+
+    def run(i):
+        got[i] = unified.chat([{"role": "system", "content": system}, {"role": "user", "content": PROMPTS[i]}], params=p)
+
+    for _ in range(2):  # the second round finds the system prompt cached in the slots
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(PROMPTS))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for c in got:
+            assert c.text.strip() and c.finish_reason in ("stop", "length") and 1 <= c.usage.completion_tokens <= 16
+    n_system = len(unified.tokenize(system, add_bos=False))
+    assert sched.reused_tokens - before >= len(PROMPTS) * n_system

@@ -192,6 +192,9 @@ def test_non_loopback_bind_needs_a_key():
     from genstack.errors import ConfigError
     from genstack.server import ServerConfig
 
+    with pytest.raises(ConfigError, match="batch-kv must be one of unified, split"):
+        ServerConfig(batch_slots=4, batch_kv="shared")
+    assert ServerConfig(batch_slots=4).batch_kv == "unified"
     with pytest.raises(ConfigError, match="API key"):
         ServerConfig(host="0.0.0.0").check_bind()
     ServerConfig(host="0.0.0.0", api_keys=("k",)).check_bind()

@@ -103,7 +103,8 @@ def test_documents_field_answers_from_the_texts_and_strips_orders(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [(["--guard", "nope"], "--guard must be one of"),
                                           (["--redact", "x"], "--redact must be one of"),
-                                          (["--sources", "y"], "--sources must be one of")])
+                                          (["--sources", "y"], "--sources must be one of"),
+                                          (["--batch", "4", "--batch-kv", "shared"], "--batch-kv must be one of")])
 def test_serve_rejects_bad_guard_options_in_one_line(tmp_path, args, needle):
     import subprocess
     import sys

@@ -30,6 +30,7 @@ def serve(
     rate_limit: int = typer.Option(120, "--rate-limit", help="Requests per minute per key or client address (429 above; 0 = off)."),
     concurrency: int = typer.Option(1, "--concurrency", help="Generations running at once."),
     batch: int = typer.Option(0, "--batch", help="Decode up to N requests together in one llama.cpp batch (raises --concurrency to N; 0 = off)."),
+    batch_kv: str = typer.Option("unified", "--batch-kv", help="With --batch: unified (fastest) or split (greedy output identical to one request at a time)."),
     queue: int = typer.Option(32, "--queue", help="Requests waiting for a slot (503 beyond)."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds a request may take, queueing included (504 after)."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not keep the request/response log in SQLite."),
@@ -57,7 +58,7 @@ def serve(
     if workers < 1:
         raise InvalidParameter("--workers must be at least 1")
     for flag, value, allowed in (("--guard", guard, ("off", "flag", "block")), ("--redact", redact, ("off", "secrets", "all")),
-                                 ("--sources", sources, ("strip", "flag", "off"))):
+                                 ("--sources", sources, ("strip", "flag", "off")), ("--batch-kv", batch_kv, ("unified", "split"))):
         if value not in allowed:
             raise InvalidParameter(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
     if log_level not in ("debug", "info", "warning", "error"):
@@ -68,7 +69,7 @@ def serve(
         max_upload_bytes=max_upload, max_prompt_tokens=max_prompt_tokens, max_tokens_cap=max_tokens,
         rate_limit=rate_limit, max_concurrency=concurrency, max_queue=queue, request_timeout=timeout,
         log_requests=not no_log, access_log=not no_access_log, guard_input=guard, guard_canary=not no_canary,
-        guard_redact=redact, guard_sources=sources, batch_slots=batch)
+        guard_redact=redact, guard_sources=sources, batch_slots=batch, batch_kv=batch_kv)
     config.check_bind()
     settings = _common.settings()
     if model:

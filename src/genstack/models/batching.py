@@ -20,9 +20,11 @@ more for 16 tokens than for one (the weights are read once per step), which
 is where the aggregate throughput comes from.
 
 Sampling follows llama.cpp's order (repeat penalty, top-k, top-p, min-p,
-temperature) on each sequence's logits with its own seeded generator, so
-greedy output is identical to the unbatched path. Requests with a JSON schema
-(a grammar) use the model's ordinary path.
+temperature) on each sequence's logits with its own seeded generator, so with
+``kv="split"`` greedy output is identical to the unbatched path (the default,
+``"unified"``, is faster and identical only up to float rounding; see
+``KV_MODES``). Requests with a JSON schema (a grammar) use the model's ordinary
+path.
 """
 
 from __future__ import annotations
@@ -39,7 +41,17 @@ import numpy as np
 from ..errors import GenstackError
 from ..generation import Chunk, SamplingParams, StopMatcher, Usage
 
-__all__ = ["BatchScheduler"]
+__all__ = ["BatchScheduler", "KV_MODES"]
+
+#: how the slots share the KV cache:
+#: "unified": one buffer for every sequence, attention masked across it. The fast mode: on the
+#: serve_load workload (16 streams, a shared system prompt, slots reused) 417 tokens/s in-process
+#: against 245 for "split", whose decode steps slowed ~3x once slots were reused (RESULTS.md).
+#: A sequence's logits then depend, at the level of float rounding, on what else is cached, so a
+#: greedy answer can differ from the unbatched one.
+#: "split": a buffer per sequence. Greedy output is identical to the unbatched path whatever runs
+#: beside it.
+KV_MODES = ("unified", "split")
 
 _END = object()
 
@@ -65,9 +77,12 @@ class _Seq:
 
 
 class BatchScheduler:
-    def __init__(self, model, slots: int = 8, n_ctx: int | None = None, n_batch: int = 512):
+    def __init__(self, model, slots: int = 8, n_ctx: int | None = None, n_batch: int = 512, kv: str = "unified"):
         if slots < 1:
             raise ValueError("slots must be at least 1")
+        if kv not in KV_MODES:
+            raise ValueError(f"kv must be one of {', '.join(KV_MODES)}, got {kv!r}")
+        self.kv = kv
         self.model, self.slots = model, slots
         self.n_ctx = n_ctx or model.context_length
         self.n_batch = max(n_batch, slots)
@@ -144,7 +159,7 @@ class BatchScheduler:
         threads = llm.context_params.n_threads
         p.n_threads = threads
         p.n_threads_batch = llm.context_params.n_threads_batch
-        p.kv_unified = False  # each sequence its own n_ctx cells: attention never scans another's tokens
+        p.kv_unified = self.kv == "unified"
         ctx = L.llama_init_from_model(llm._model.model, p)
         if not ctx:
             raise GenstackError("llama.cpp could not create the batch context")

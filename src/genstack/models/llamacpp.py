@@ -145,15 +145,16 @@ class LlamaCppModel(Model):
     def warm_up(self) -> None:
         self.llama  # noqa: B018
 
-    def enable_batching(self, slots: int) -> None:
+    def enable_batching(self, slots: int, kv: str = "unified") -> None:
         """Decode up to ``slots`` requests together (see :mod:`genstack.models.batching`);
-        requests with a JSON schema keep the ordinary path."""
+        requests with a JSON schema keep the ordinary path. ``kv="split"`` keeps greedy output
+        identical to the unbatched path at lower throughput (``batching.KV_MODES``)."""
         from .batching import BatchScheduler
 
         if self._batcher is None and slots > 1:
             # each slot holds BATCH_SLOT_CTX tokens; longer requests take the ordinary path
             self._batcher = BatchScheduler(self, slots, n_ctx=min(self._n_ctx, BATCH_SLOT_CTX),
-                                           n_batch=max(512, self._llama_kwargs["n_batch"] or 512))
+                                           n_batch=max(512, self._llama_kwargs["n_batch"] or 512), kv=kv)
             self._batcher.start()  # creates the batch context now, not on the first request
 
     @property

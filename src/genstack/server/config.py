@@ -49,6 +49,9 @@ class ServerConfig:
     #: llama.cpp sequences decoded together in one batch (0 or 1: one request at a time per model);
     #: raises max_concurrency to match
     batch_slots: int = 0
+    #: how batch slots share the KV cache: "unified" (fastest) or "split" (greedy output identical to
+    #: the unbatched path whatever runs beside it); see genstack.models.batching.KV_MODES
+    batch_kv: str = "unified"
     #: the prompt-injection detector on the user's message: off, flag (recorded) or block (400)
     guard_input: str = "flag"
     #: a canary in the system prompt; an answer containing it is withheld
@@ -71,6 +74,10 @@ class ServerConfig:
         for name in ("max_body_bytes", "max_upload_bytes", "max_tokens_cap", "max_concurrency"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1")
+        from ..models.batching import KV_MODES
+
+        if self.batch_kv not in KV_MODES:
+            raise ConfigError(f"batch-kv must be one of {', '.join(KV_MODES)}, got {self.batch_kv!r}")
         if self.batch_slots > self.max_concurrency:
             object.__setattr__(self, "max_concurrency", self.batch_slots)
         from ..guard.policy import INPUT_MODES, SOURCE_MODES

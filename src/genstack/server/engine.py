@@ -105,7 +105,7 @@ class Engine:
 
                     model = get_model(name, settings=self.settings)
                     if self.config.batch_slots > 1 and hasattr(model, "enable_batching"):
-                        model.enable_batching(self.config.batch_slots)
+                        model.enable_batching(self.config.batch_slots, kv=self.config.batch_kv)
                     self._models[name] = model
         return self._models[name]
 
