@@ -398,24 +398,22 @@ class Asker:
         shown = shown or {s.n: s.hit.text for s in a.sources}
         texts = [shown.get(s.n, "") for s in a.sources]
         if not a.text or grounding.declines(a.text):
-            a.abstained, a.reason, a.text = True, "model-declined", NOT_FOUND
-            return
+            return self._abstain(a, "model-declined")
         bare = CITATION.sub(" ", a.text)
         quantity = grounding.asks_quantity(a.question)
         if a.cited and not grounding.content_words(bare, exclude=a.question):
             # the model only pointed at a source ("[2]"): quote what it was shown
             if not self._quote(a, shown, ranked, quantity):
-                a.abstained, a.reason, a.text = True, "no-quantity" if quantity else "unsupported", NOT_FOUND
+                self._abstain(a, "no-quantity" if quantity else "unsupported")
             return
         a.support = grounding.support(bare, texts, a.question)
         if a.support is None or a.support < self.min_support:  # None: nothing beyond the question's words
-            a.abstained, a.reason, a.text = True, "unsupported", NOT_FOUND
-            return
+            return self._abstain(a, "unsupported")
         if quantity and not self._anchored(bare, a.question, shown):
             # true and cited, but no number (or only numbers the sources give about something else)
             # does not answer "how many": quote a shown sentence that does, or abstain ("no-quantity")
             if not self._quote(a, shown, ranked, True):
-                a.abstained, a.reason, a.text = True, "no-quantity", NOT_FOUND
+                self._abstain(a, "no-quantity")
             return
         # attribute sentences the model left without a citation
         parts = []
@@ -433,6 +431,10 @@ class Asker:
                         a.attributed.append(n)
             parts.append(sent)
         a.text = " ".join(p.strip() for p in parts)
+
+    @staticmethod
+    def _abstain(a: Answer, reason: str) -> None:
+        a.abstained, a.reason, a.text = True, reason, NOT_FOUND
 
     @staticmethod
     def _anchored(answer: str, question: str, shown: dict[int, str]) -> bool:
