@@ -49,7 +49,8 @@ def test_seeded_sampling_is_reproducible_and_stop_works(client):
 
 def test_streaming_with_the_client(client):
     stream = client.chat.completions.create(
-        model="smollm2-135m-instruct", messages=[{"role": "user", "content": "Count from one to five."}],
+        # a long answer whatever the server's random canary does to the system prompt
+        model="smollm2-135m-instruct", messages=[{"role": "user", "content": "Write a long story about a lighthouse keeper."}],
         temperature=0, max_tokens=30, stream=True, stream_options={"include_usage": True})
     pieces, finish, usage = [], None, None
     for ev in stream:
