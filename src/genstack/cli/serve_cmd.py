@@ -49,6 +49,7 @@ def serve(
     import importlib.util
 
     from ..errors import GenstackError, InvalidParameter
+    from ..models.batching import KV_MODES
     from ..server import ServerConfig, serve as run
 
     missing = [m for m in ("fastapi", "uvicorn", "multipart", "prometheus_client") if importlib.util.find_spec(m) is None]
@@ -58,7 +59,7 @@ def serve(
     if workers < 1:
         raise InvalidParameter("--workers must be at least 1")
     for flag, value, allowed in (("--guard", guard, ("off", "flag", "block")), ("--redact", redact, ("off", "secrets", "all")),
-                                 ("--sources", sources, ("strip", "flag", "off")), ("--batch-kv", batch_kv, ("unified", "split"))):
+                                 ("--sources", sources, ("strip", "flag", "off")), ("--batch-kv", batch_kv, KV_MODES)):
         if value not in allowed:
             raise InvalidParameter(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
     if log_level not in ("debug", "info", "warning", "error"):
