@@ -98,22 +98,16 @@ def asks_quantity(question: str) -> bool:
     return bool(_QUANTITY_Q.search(question))
 
 
-def gives_quantity(answer: str, question: str = "") -> bool:
-    """Does the answer hold a number (digits or a number word) that the question does not?"""
-    skip = {_norm(w) for w in _WORD.findall(question)}
-    for raw in _WORD.findall(answer):
-        w = _norm(raw)
-        if w in skip:
-            continue
-        if any(c.isdigit() for c in w) or w in _NUMBER_WORDS:
-            return True
-    return False
-
-
 def _quantities(text: str, question: str = "") -> set[str]:
+    """The numbers (digits or number words) of ``text`` that ``question`` does not hold."""
     skip = {_norm(w) for w in _WORD.findall(question)}
     return {w for w in (_norm(x) for x in _WORD.findall(text))
             if w not in skip and (any(c.isdigit() for c in w) or w in _NUMBER_WORDS)}
+
+
+def gives_quantity(answer: str, question: str = "") -> bool:
+    """Does the answer hold a number (digits or a number word) that the question does not?"""
+    return bool(_quantities(answer, question))
 
 
 def about_question(sentence: str, question: str) -> bool:
