@@ -20,6 +20,8 @@ from __future__ import annotations
 import sys
 import threading
 
+from .config import available_cores
+
 __all__ = ["generation_loaded", "generation_unloaded", "embedding_threads", "apply_torch_threads"]
 
 _lock = threading.Lock()
@@ -52,14 +54,6 @@ def apply_torch_threads(configured: int | None) -> None:
     torch = sys.modules.get("torch")
     if torch is None:
         return
-    want = embedding_threads(configured)
-    if want is None:
-        want = _all_cores()
+    want = embedding_threads(configured) or available_cores()
     if torch.get_num_threads() != want:
         torch.set_num_threads(want)
-
-
-def _all_cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -24,7 +24,12 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "load_settings", "genstack_home"]
+__all__ = ["Settings", "load_settings", "genstack_home", "available_cores"]
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def genstack_home(env: Mapping[str, str] | None = None) -> Path:
@@ -85,7 +90,7 @@ class Settings:
 
     def threads(self) -> tuple[int, int]:
         """(decode threads, batch threads), resolving 0 to the core count."""
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = available_cores()
         return (self.n_threads or cores, self.n_threads_batch or cores)
 
 

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from .._cores import embedding_threads
+from ..config import available_cores
 from ..errors import GenstackError
 from .base import normalize
 from .sentence_transformers import SentenceTransformerEmbedder
@@ -110,7 +111,7 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
                     export_onnx(self.path, target, self.quantize)
                     opts = ort.SessionOptions()
                     # the same rule as torch (genstack._cores): one thread beside a loaded llama.cpp model
-                    opts.intra_op_num_threads = embedding_threads(self.threads) or len(os.sched_getaffinity(0))
+                    opts.intra_op_num_threads = embedding_threads(self.threads) or available_cores()
                     opts.inter_op_num_threads = 1
                     opts.log_severity_level = 3
                     self._session = ort.InferenceSession(str(target), opts, providers=["CPUExecutionProvider"])
