@@ -122,8 +122,10 @@ def test_every_entry_point_shows_the_model_the_same_number_of_sentences():
     import inspect
 
     from genstack.cli import eval_cmd, rag_cmd
-    from genstack.rag.answer import DEFAULT_FOCUS, Asker
+    from genstack.rag.config import DEFAULT_CONFIG, RagConfig
 
-    assert inspect.signature(Asker).parameters["focus"].default == DEFAULT_FOCUS
-    assert rag_cmd.FOCUS.default == DEFAULT_FOCUS
-    assert inspect.signature(eval_cmd.rag).parameters["focus"].default.default == DEFAULT_FOCUS
+    assert DEFAULT_CONFIG == RagConfig() and DEFAULT_CONFIG.focus == 3
+    for option in ("k", "mode", "focus"):
+        assert getattr(rag_cmd, option.upper()).default == getattr(DEFAULT_CONFIG, option)
+        assert inspect.signature(eval_cmd.rag).parameters[option].default.default == getattr(DEFAULT_CONFIG, option)
+    assert rag_cmd.MAX_TOKENS.default == DEFAULT_CONFIG.answer_tokens

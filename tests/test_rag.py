@@ -169,7 +169,7 @@ def test_context_is_fitted_by_dropping_the_lowest_ranked(kb):
 
     a.params = SamplingParams(greedy=True, max_tokens=40)
     q = "What does the harbour cafe sell?"
-    hits, _ = a.retrieve(q)
+    hits = a.retriever.search(q, k=a.config.k, mode=a.config.mode)
     from genstack.rag.answer import Source
 
     full = model.count_chat_tokens(a.build_messages(q, [Source(i + 1, h) for i, h in enumerate(hits)]))

@@ -419,7 +419,7 @@ def test_batching_raises_concurrency_and_lifts_the_per_model_lock(tmp_path):
     engine = app.state.gs.engine
     assert engine.lock_for("fake") is engine.lock_for("fake") and hasattr(engine.lock_for("fake"), "acquire")
     plain = engine.lock_for("fake")
-    model.batching = True  # a model that batches requests itself is not serialised
+    model.supports_batching = model.batching = True  # a model that batches requests itself is not serialised
     assert engine.lock_for("fake") is not plain and engine.lock_for("fake").acquire() is True
 
 
@@ -458,6 +458,7 @@ def test_metrics_show_the_batch_scheduler_counters(tmp_path):
     from types import SimpleNamespace
 
     app, model, _ = make_app(tmp_path)
+    model.supports_batching = True
     model.batcher = SimpleNamespace(steps=7, decode_seconds=1.5, step_tokens=90, prompt_tokens=60, reused_tokens=40)
     with TestClient(app) as c:
         text = c.get("/metrics").text

@@ -69,7 +69,9 @@ def test_canary_echo_is_withheld_plain_and_streamed(tmp_path):
 
 def test_secrets_are_redacted_in_flight_and_in_the_log(tmp_path):
     key = "sk-proj-" + "a1b2c3d4" * 4
-    app, _, settings = make_app(tmp_path, replies=[f"Use the key {key} to log in, then continue with the setup steps."])
+    # tokens 5 ms apart, as a model makes them (text produced faster than it is sent goes out as one event)
+    app, _, settings = make_app(tmp_path, replies=[f"Use the key {key} to log in, then continue with the setup steps."],
+                                delay=0.005)
     with TestClient(app) as c:
         r = c.post("/v1/chat/completions", json=chat("key?", stream=True))
         assert key not in r.text and "[REDACTED:API_KEY]" in r.text

@@ -69,6 +69,15 @@ class Settings:
     #: Q5_1) to Q8_0, near-lossless and much faster at prompt processing; "original"
     #: loads files as shipped; "q8_0" / "f16" always re-encode. Made once, cached.
     weights: str = "auto"
+    #: the store backend new collections are created in (a name in the genstack.stores entry points:
+    #: "sqlite", "lancedb" with the [lancedb] extra, or a plugin's)
+    store: str = "sqlite"
+    #: where LanceDB collections keep their data: "" for the collection's own folder, or a folder or
+    #: object-store URI (s3://bucket/prefix, gs://…, az://…) under which each collection gets a table set
+    lancedb_uri: str = ""
+    #: the system prompt ``genstack generate`` and plain ``genstack chat`` give a chat model when
+    #: --system is not set ("" sends none); shown by --show-prompt
+    system_prompt: str = "You are a helpful assistant. Answer the question directly and briefly."
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())

@@ -121,8 +121,10 @@ def ingest(
     prune: bool = False,
     loader_options: LoaderOptions | None = None,
     progress: Progress | None = None,
+    store: str | None = None,
 ) -> IngestReport:
-    """Ingest files and folders into ``collection`` (created if missing)."""
+    """Ingest files and folders into ``collection`` (created if missing, in the ``store`` backend,
+    default ``settings.store``)."""
     settings = settings or load_settings()
     t0 = time.perf_counter()
     if not isinstance(embedder, Embedder):
@@ -135,7 +137,7 @@ def ingest(
     walk = walk_paths(paths, include, exclude)
     if not walk.files and walk.missing and not prune:
         raise GenstackError("nothing to ingest: " + "; ".join(f"{p}: {r}" for p, r in walk.missing))
-    store = open_collection(collection, settings, create=True, embedder=embedder.name, dim=embedder.dim)
+    store = open_collection(collection, settings, create=True, embedder=embedder.name, dim=embedder.dim, store=store)
     report = IngestReport(collection)
     emit = progress or (lambda event, data: None)
     try:

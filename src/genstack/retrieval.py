@@ -12,6 +12,7 @@ from typing import Literal, Sequence
 
 from .config import Settings, load_settings
 from .embeddings import Embedder, get_embedder
+from .choices import RETRIEVAL_MODES as MODES
 from .errors import InvalidParameter
 from .stores import open_collection
 from .stores.base import Filters, Hit
@@ -19,7 +20,6 @@ from .stores.base import Filters, Hit
 __all__ = ["Retriever", "TextRetriever", "search", "rrf", "MODES"]
 
 Mode = Literal["dense", "bm25", "hybrid"]
-MODES = ("dense", "bm25", "hybrid")
 RRF_K = 60
 DEPTH = 100
 

@@ -21,7 +21,7 @@ def demo(
     """Ingest the sample corpus, then ask three questions (one the documents cannot answer)."""
     from ..evaluation.rag import sample_corpus
     from ..ingest import ingest
-    from ..rag.answer import Asker
+    from ..rag.pipeline import Asker
     from .rag_cmd import _print_sources
 
     settings = _common.settings()

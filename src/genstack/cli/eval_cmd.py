@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from ..rag.config import DEFAULT_CONFIG
 from . import _common
 
 app = typer.Typer(help="Measure quality: text metrics, retrieval on BEIR data, end-to-end RAG.", no_args_is_help=True)
@@ -49,14 +50,14 @@ def rag(
     collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection to ask. [default: the sample corpus, ingested as 'sample']"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Registry name or .gguf path."),
     template: Optional[str] = typer.Option(None, "--template", help="Ask template: zero_shot, one_shot, few_shot, cot, or FILE.toml[:NAME]."),
-    k: int = typer.Option(4, "--k", "-k", help="Chunks retrieved per question."),
-    mode: str = typer.Option("hybrid", "--mode", help="dense, bm25 or hybrid."),
-    focus: int = typer.Option(3, "--focus", help="Most relevant sentences shown to the model (0 = whole chunks)."),
+    k: int = typer.Option(DEFAULT_CONFIG.k, "--k", "-k", help="Chunks retrieved per question."),
+    mode: str = typer.Option(DEFAULT_CONFIG.mode, "--mode", help="dense, bm25 or hybrid."),
+    focus: int = typer.Option(DEFAULT_CONFIG.focus, "--focus", help="Most relevant sentences shown to the model (0 = whole chunks)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON with every question's row."),
 ) -> None:
     """Hit@5, key-fact accuracy, citation precision and abstention of `ask` on a question set."""
     from ..evaluation.rag import evaluate_rag, load_rag_dataset, sample_corpus
-    from ..rag.answer import Asker
+    from ..rag.pipeline import Asker
 
     settings = _common.settings()
     items = load_rag_dataset(dataset)
@@ -144,7 +145,7 @@ def bench(
     selected = [get_task(t) for t in tasks or []] + [file_task(f) for f in task_file or []]
     for t in selected:  # fail on missing or malformed data before loading the model
         t.examples(data_dir)
-    from .generate import _load
+    from ._options import _load
 
     m = _load(model, None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -179,7 +180,7 @@ def perplexity_cmd(
 ) -> None:
     """Token-level perplexity with a sliding window, or LAMBADA perplexity and accuracy."""
     from ..errors import InvalidParameter
-    from .generate import _load
+    from ._options import _load
 
     if (file is None) == (dataset is None):
         raise InvalidParameter("give a text file or --dataset lambada (one of the two)")
@@ -223,7 +224,7 @@ def generate_cmd(
     from ..errors import InvalidParameter
     from ..evaluation.generate import evaluate_generation, load_generation_dataset
     from ..evaluation.metrics import METRICS
-    from .generate import _load
+    from ._options import _load
 
     for m in metric:
         if m not in METRICS:

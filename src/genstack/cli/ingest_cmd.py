@@ -36,6 +36,7 @@ def ingest(
     exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Skip files matching this glob (repeatable)."),
     prune: bool = typer.Option(False, "--prune", help="Remove chunks of files deleted from the folders given."),
     embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder for a new collection. [default: minilm-l6-v2]"),
+    store: Optional[str] = typer.Option(None, "--store", help="Store backend for a new collection: sqlite, lancedb (the [lancedb] extra) or a plugin's. [default: the store setting, sqlite]"),
     text_field: str = typer.Option("text", "--text-field", help="Field holding the text in .json/.jsonl records."),
     csv_rows: bool = typer.Option(False, "--csv-rows", help="One document per CSV row."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -74,7 +75,7 @@ def ingest(
                     err.print(f"[red]failed[/] {data['path']}: {data.get('reason', '')}", highlight=False)
 
         report = run_ingest(
-            [str(p) for p in paths], collection, settings=settings, embedder=embedder,
+            [str(p) for p in paths], collection, settings=settings, embedder=embedder, store=store,
             chunk_size=chunk_size, overlap=overlap, include=include or (), exclude=exclude or (), prune=prune,
             loader_options=LoaderOptions(text_field=text_field, csv_rows=csv_rows), progress=progress,
         )
@@ -167,7 +168,7 @@ def collections_info(
 
     store = open_collection(name, _common.settings())
     try:
-        info = {"name": name, "path": str(store.path), "embedder": store.embedder, "dim": store.dim,
+        info = {"name": name, "store": type(store).name, "path": store.location, "embedder": store.embedder, "dim": store.dim,
                 "chunks": store.count(), "sources": store.sources()}
     finally:
         store.close()

@@ -8,34 +8,51 @@ from typing import List, Optional
 
 import typer
 
+from ..rag.config import DEFAULT_CONFIG
 from . import _common
-from .generate import MODEL, N_CTX, _load, _show_prompt
+from ._options import MODEL, N_CTX, _load, _show_prompt
 from .ingest_cmd import _filters
 
 sessions_app = typer.Typer(help="List, show and delete chat sessions.", no_args_is_help=True)
 
+# the defaults are the pipeline's own (genstack.rag.config), so the CLI runs what eval rag measures
 COLLECTION = typer.Option("default", "--collection", "-c", help="Collection to answer from.")
-K = typer.Option(4, "--k", "-k", help="Chunks to retrieve.")
-MODE = typer.Option("hybrid", "--mode", help="Retrieval: dense, bm25 or hybrid.")
+K = typer.Option(DEFAULT_CONFIG.k, "--k", "-k", help="Chunks to retrieve.")
+MODE = typer.Option(DEFAULT_CONFIG.mode, "--mode", help="Retrieval: dense, bm25 or hybrid.")
 TEMPLATE = typer.Option(None, "--template", help="Prompt template: zero_shot, one_shot, few_shot, cot, or FILE.toml[:NAME].")
-MIN_SIM = typer.Option(None, "--min-similarity", help="Abstain when no chunk is this similar to the question (cosine). [default: 0.30]")
-FOCUS = typer.Option(3, "--focus", help="Most relevant sentences shown to the model (0 = whole chunks).")  # = rag.answer.DEFAULT_FOCUS
-MAX_TOKENS = typer.Option(200, "--max-tokens", "-n", help="Most tokens in the answer.")
+MIN_SIM = typer.Option(None, "--min-similarity", help="Abstain when no chunk is this similar to the question (cosine). "
+                       f"[default: {DEFAULT_CONFIG.min_similarity:.2f}]")
+FOCUS = typer.Option(DEFAULT_CONFIG.focus, "--focus", help="Most relevant sentences shown to the model (0 = whole chunks).")
+MAX_TOKENS = typer.Option(DEFAULT_CONFIG.answer_tokens, "--max-tokens", "-n", help="Most tokens in the answer.")
 
 
-def _asker(collection, model, n_ctx, k, mode, template, min_similarity, focus, max_tokens, filters=None, json_schema=None):
+def _asker(collection, model, n_ctx, k, mode, template, min_similarity, focus, max_tokens, filters=None):
     from ..generation import SamplingParams
-    from ..rag.answer import DEFAULT_MIN_SIMILARITY, Asker
+    from ..rag.pipeline import Asker
     from ..stores.collections import check_name
 
     check_name(collection)
     settings = _common.settings()
     params = SamplingParams(greedy=True, max_tokens=max_tokens)
     asker = Asker(collection, model=None, settings=settings, template=template, k=k, mode=mode,
-                  min_similarity=DEFAULT_MIN_SIMILARITY if min_similarity is None else min_similarity,
-                  params=params, filters=_filters(filters) or None, focus=focus or None)
+                  min_similarity=min_similarity, params=params, filters=_filters(filters) or None,
+                  focus=focus or None, answer_tokens=max_tokens)
     asker._model = _load(model, n_ctx)  # after the cheap checks: a bad collection fails before the model loads
     return asker
+
+
+def write_answer(stream, out, *, show_prompt: bool = False):
+    """Stream an answer to ``out`` and end with the checked one (the same tail the server sends)."""
+    from ..rag.answer import render_tail
+
+    if show_prompt and stream.prompt:
+        _show_prompt(stream.prompt)
+    for piece in stream:
+        out.write(piece)
+        out.flush()
+    ans = stream.answer
+    out.write(render_tail(ans) + "\n")
+    return ans
 
 
 def _print_sources(answer, console) -> None:
@@ -64,7 +81,7 @@ def ask(
     focus: int = FOCUS,
     max_tokens: int = MAX_TOKENS,
     filter: Optional[List[str]] = typer.Option(None, "--filter", help="Only chunks whose metadata KEY=VALUE (repeatable)."),
-    json_schema: Optional[Path] = typer.Option(None, "--json-schema", help="Answer as JSON valid for this JSON Schema file."),
+    json_schema: Optional[Path] = typer.Option(None, "--json-schema", help="Answer as JSON valid for this JSON Schema file (the same pipeline and checks; exit 1 when the sources do not support it)."),
     n_ctx: Optional[int] = N_CTX,
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print the exact prompt sent, on stderr."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object: answer, citations, sources, timings."),
@@ -74,7 +91,7 @@ def ask(
     Says "Not found in these documents." (exit code 0) when retrieval finds
     nothing similar enough or the model's answer is not supported by the sources.
     """
-    from ..errors import InvalidParameter
+    from ..errors import GenstackError, InvalidParameter
 
     if question == "-":
         question = sys.stdin.read()
@@ -87,38 +104,22 @@ def ask(
         schema = load_schema(json_schema)
     asker = _asker(collection, model, n_ctx, k, mode, template, min_similarity, focus, max_tokens, filter)
     try:
-        if schema is not None:
-            return _ask_structured(asker, question, schema, show_prompt)
-        stream = asker.stream(question)
-        if show_prompt and stream.prompt:
-            _show_prompt(stream.prompt)
-        if json_out:
+        stream = asker.stream(question, schema=schema)
+        if json_out or schema is not None:
+            if show_prompt and stream.prompt:
+                _show_prompt(stream.prompt)
             ans = stream.collect()
-            out = ans.to_dict()
-            if show_prompt:
+            if schema is not None:
+                if ans.abstained:
+                    raise GenstackError(f"not found in these documents ({ans.reason}: {ans.checks[-1].detail})")
+                out = ans.data if not json_out else ans.to_dict()
+            else:
+                out = ans.to_dict()
+            if json_out and show_prompt:
                 out["prompt"] = ans.prompt
             _common.print_json(out)
             return
-        out_f = sys.stdout
-        if stream.answer is not None:  # abstained before calling the model
-            ans = stream.collect()
-            out_f.write(ans.text + "\n")
-        else:
-            pieces = []
-            for piece in stream:
-                pieces.append(piece)
-                out_f.write(piece)
-                out_f.flush()
-            out_f.write("\n")
-            ans = stream.answer
-            assert ans is not None
-            if ans.abstained or ans.text != "".join(pieces).strip():
-                label = {"unsupported": "the answer above is not supported by the sources",
-                         "model-declined": "the model found no answer in the sources",
-                         "no-quantity": "the question asks for a number; the sources shown give none"}.get(ans.reason or "", "")
-                if ans.extractive:
-                    label = "quoted from the sources"
-                out_f.write(f"→ {ans.text}" + (f"  ({label})" if label and (ans.abstained or ans.extractive) else "") + "\n")
+        ans = write_answer(stream, sys.stdout, show_prompt=show_prompt)
         err = _common.console(stderr=True)
         if ans.invalid_citations:
             err.print(f"[yellow]removed citation(s) to sources that were not given: "
@@ -126,25 +127,6 @@ def ask(
         _print_sources(ans, _common.console())
     finally:
         asker.close()
-
-
-def _ask_structured(asker, question: str, schema: dict, show_prompt: bool) -> None:
-    from ..errors import GenstackError
-    from ..prompts.structured import parse_json
-
-    hits, best = asker.retrieve(question)
-    if best < asker.min_similarity or not hits:
-        raise GenstackError("not found in these documents: no chunk is similar enough to the question")
-    msgs, sources, _ = asker.fit(question, hits)
-    if asker.focus:
-        msgs = asker.build_messages(question, sources, (), asker.focus_sources(question, sources))
-    stream = asker.model.stream(messages=msgs, params=asker.params, json_schema=schema)
-    if show_prompt and stream.prompt:
-        _show_prompt(stream.prompt)
-    done = stream.collect()
-    if done.finish_reason == "length":
-        raise GenstackError(f"the JSON was cut off at {asker.params.max_tokens} tokens; raise --max-tokens")
-    _common.print_json(parse_json(done.text, schema))
 
 
 def summarize(
@@ -218,16 +200,10 @@ def rag_chat(collection: str, session_id: Optional[str], model, n_ctx, k, mode, 
     from ..errors import GenstackError
     from ..rag.chat import ChatSession
     from .chat_repl import read_prompts
-    from ..rag.sessions import SessionStore
 
     asker = _asker(collection, model, n_ctx, k, mode, template, min_similarity, focus, max_tokens)
-    store = SessionStore(asker.settings)
-    session = store.get_or_create(session_id, collection=collection, model=asker.model.name)
-    if session.collection and session.collection != collection:
-        from ..errors import InvalidParameter
-
-        raise InvalidParameter(f"session {session.id} belongs to collection {session.collection!r}, not {collection!r}")
-    chat = ChatSession(asker, store, session)
+    chat = ChatSession.resume(asker, session_id, model_name=asker.model.name)
+    session = chat.session
     inp, out = sys.stdin, sys.stdout
     interactive = inp.isatty()
     console = _common.console()
@@ -240,20 +216,10 @@ def rag_chat(collection: str, session_id: Optional[str], model, n_ctx, k, mode, 
             if line in ("/exit", "/quit"):
                 return 0
             try:
-                stream = chat.stream(line)
-                if show_prompt and stream.prompt:
-                    _show_prompt(stream.prompt)
-                for piece in stream:
-                    out.write(piece)
-                    out.flush()
-                out.write("\n")
-                ans = stream.answer
-                if ans is not None:
-                    if ans.abstained and ans.draft:
-                        out.write(f"→ {ans.text}\n")
-                    if ans.query != line:
-                        err.write(f"(searched for: {ans.query})\n")
-                    _print_sources(ans, console)
+                ans = write_answer(chat.stream(line), out, show_prompt=show_prompt)
+                if ans.query != line:
+                    err.write(f"(searched for: {ans.query})\n")
+                _print_sources(ans, console)
             except GenstackError as exc:
                 err.write(f"error: {exc}\n")
                 failed = True

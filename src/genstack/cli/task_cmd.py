@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from . import _common
-from .generate import MODEL, N_CTX, _load, _show_prompt
+from ._options import MODEL, N_CTX, _load, _show_prompt
 
 app = typer.Typer(help="The classic text tasks: sentiment, classify, extract, translate.", no_args_is_help=True)
 

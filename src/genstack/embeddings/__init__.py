@@ -34,6 +34,13 @@ def get_embedder(name: str | None = None, *, settings: Settings | None = None, *
         if dim and not dim.isdigit():
             raise InvalidParameter(f"fake embedder dimension must be a number, got {dim!r}")
         return _backend("fake")(dim=int(dim) if dim else 64)
+    from ..plugins import split_spec
+
+    named = split_spec(name, "genstack.embedders", _BUILTIN)
+    if named is not None:  # BACKEND:ARG, for any installed embedder backend (a plugin's included)
+        emb = _backend(named[0])(named[1] or None, **options)
+        emb.name = name  # what the collection records, so it is found again by the same spec
+        return emb
     spec = REGISTRY.get(name)
     if spec is not None:
         if spec.kind != "embedding":

@@ -20,6 +20,8 @@ class Embedder(ABC):
 
     name: str = "embedder"
     dim: int = 0
+    #: declared capability (see genstack.models.capabilities)
+    supports_embeddings: bool = True
     #: longest input in tokens; longer texts are truncated by the model
     max_tokens: int = 256
     query_prefix: str = ""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import GenstackError, InvalidParameter
+from ..errors import InvalidParameter
 
 __all__ = ["perplexity", "PerplexityResult"]
 
@@ -35,8 +35,9 @@ class PerplexityResult:
 def perplexity(text: str, model, *, context: int | None = None, stride: int | None = None) -> PerplexityResult:
     if not isinstance(text, str) or not text.strip():
         raise InvalidParameter("the text is empty")
-    if not hasattr(model, "sequence_logprobs"):
-        raise GenstackError(f"model {model.name!r} cannot score token sequences (it exposes no logits)")
+    from ..models.capabilities import require
+
+    require(model, "logprobs")
     window = context or min(model.context_length or 2048, 2048)
     if window < 16 or window > (model.context_length or window):
         raise InvalidParameter(f"--context must be between 16 and the model's window ({model.context_length})")

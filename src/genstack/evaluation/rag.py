@@ -99,15 +99,17 @@ def evaluate_rag(
     asker,
     items: Sequence[RagItem],
     *,
-    hit_k: int = 5,
+    hit_k: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every question through ``asker`` (an :class:`~genstack.rag.Asker`) and score it."""
+    """Run every question through ``asker`` (a :class:`~genstack.rag.Pipeline`, e.g. an
+    :class:`~genstack.rag.Asker`): the pipeline users run, with its own config, and score it."""
     rows = []
     emit = progress or (lambda done, total: None)
     emit(0, len(items))
+    hit_k = hit_k or asker.config.hit_k
     for i, it in enumerate(items):
-        hits = asker.retriever.search(it.question, k=hit_k, mode=asker.mode, filters=asker.filters)
+        hits = asker.retriever.search(it.question, k=hit_k, mode=asker.config.mode, filters=asker.filters)
         t0 = time.perf_counter()
         ans = asker.ask(it.question)
         elapsed = time.perf_counter() - t0
@@ -115,6 +117,7 @@ def evaluate_rag(
             "id": it.id, "question": it.question, "answerable": it.answerable, "answer": ans.text,
             "draft": ans.draft, "abstained": ans.abstained, "reason": ans.reason,
             "similarity": round(ans.similarity, 4), "cited": ans.cited, "attributed": ans.attributed,
+            "checks": [v.to_dict() for v in ans.checks if not v.passed],
             "seconds": round(elapsed, 3), "ttft_s": round(ans.timings.get("ttft_s", elapsed), 3),
         }
         if it.answerable:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..choices import RETRIEVAL_MODES
 from ..config import Settings, load_settings
 from ..errors import GenstackError, InvalidParameter
 
@@ -102,7 +103,7 @@ def evaluate_beir(
     root: str | Path,
     *,
     split: str = "test",
-    modes: Sequence[str] = ("dense", "bm25", "hybrid"),
+    modes: Sequence[str] = RETRIEVAL_MODES,
     settings: Settings | None = None,
     embedder: str | None = None,
     collection: str | None = None,

@@ -16,17 +16,21 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
+from ..choices import SOURCE_MODES
 from .canary import Canary, with_canary
 from .output import REDACT_MODES, SECRET_KINDS, OutputGuard
 from .pii import redact as redact_text
 
-__all__ = ["GuardPolicy", "InputBlocked", "INPUT_MODES", "SOURCE_MODES"]
+__all__ = ["GuardPolicy", "GuardSession", "InputBlocked", "INPUT_MODES", "SOURCE_MODES"]
+
+log = logging.getLogger("genstack.guard")
 
 INPUT_MODES = ("off", "flag", "block")
-SOURCE_MODES = ("strip", "flag", "off")
 
 
 class InputBlocked(Exception):
@@ -44,6 +48,8 @@ class GuardPolicy:
     sources: str = "strip"
     token: Canary = field(default_factory=Canary)
     detector: object = None  # an InjectionDetector, built on first use
+    #: one detector (and its embedder) per policy: checks run one at a time
+    _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         from ..errors import InvalidParameter
@@ -61,11 +67,12 @@ class GuardPolicy:
         """The detector's verdict on a user message (None when input scanning is off or the text is blank)."""
         if self.input == "off" or not text.strip():
             return None
-        if self.detector is None:
-            from .detector import InjectionDetector
+        with self._lock:
+            if self.detector is None:
+                from .detector import InjectionDetector
 
-            self.detector = InjectionDetector()
-        return self.detector.detect(text)
+                self.detector = InjectionDetector()
+            return self.detector.detect(text)
 
     def check_input(self, text: str):
         """:meth:`detect`, raising InputBlocked for a flagged message in block mode."""
@@ -88,3 +95,77 @@ class GuardPolicy:
         """The output filter for one answer; the system prompt of ``messages`` is protected from echoes."""
         system = "\n".join(m.content for m in messages if m.role == "system") if self.canary else None
         return OutputGuard(self.token if self.canary else None, self.redact, protected=system)
+
+    def session(self, messages: Sequence = (), on_event: Callable[[str, int], None] | None = None) -> "GuardSession":
+        """The guard around one request (the server's and the red team's, the same object)."""
+        return GuardSession(self, messages, on_event)
+
+
+class GuardSession:
+    """One request under a :class:`GuardPolicy`: input verdict, prepared messages, output filter.
+
+    ``on_event(kind, n)`` hears what the guard did (``input_blocked``,
+    ``input_flagged``, ``canary_blocked`` / ``system-prompt_blocked``,
+    ``redacted``, ``source_instructions``), once each: the server counts them
+    in /metrics, the red team ignores them. Each event is also logged.
+    """
+
+    def __init__(self, policy: GuardPolicy, messages: Sequence = (),
+                 on_event: Callable[[str, int], None] | None = None):
+        self.policy = policy
+        self.output = policy.output(messages)
+        self.input = None  # the detector's verdict on the user's message
+        self._on_event = on_event or (lambda kind, n: None)
+        self._counted_block = False
+        self._counted_redactions = 0
+
+    @property
+    def blocked(self) -> str | None:
+        return self.output.blocked
+
+    def _event(self, kind: str, n: int = 1) -> None:
+        self._on_event(kind, n)
+
+    def check_input(self, text: str):
+        """Screen the user's message; raises :class:`InputBlocked` in block mode."""
+        try:
+            self.input = self.policy.check_input(text)
+        except InputBlocked as exc:
+            self._event("input_blocked")
+            log.warning("guard: input blocked (%s)", ", ".join(exc.detection.reasons))
+            raise
+        if self.input is not None and self.input.flagged:
+            self._event("input_flagged")
+            log.warning("guard: input flagged (%s)", ", ".join(self.input.reasons))
+        return self.input
+
+    def prepare(self, messages: Sequence) -> list:
+        return self.policy.prepare(messages)
+
+    def _count(self) -> None:
+        if self.output.blocked and not self._counted_block:
+            self._counted_block = True
+            self._event(self.output.blocked + "_blocked")
+            log.warning("guard: an answer repeated the system prompt (%s) and was withheld", self.output.blocked)
+        new = len(self.output.redactions) - self._counted_redactions
+        if new:
+            self._event("redacted", new)
+            self._counted_redactions += new
+
+    def feed(self, piece: str) -> str:
+        out = self.output.feed(piece)
+        self._count()
+        return out
+
+    def finish(self, text: str | None = None) -> str:
+        """The rest of a stream (``text`` None), or a whole answer, guarded."""
+        out = self.output.flush() if text is None else self.output.check(text)
+        self._count()
+        return "" if text is None and self.output.blocked else out
+
+    def extra(self, answer=None) -> dict:
+        """What the guard did, for the response's ``genstack.guard`` field."""
+        if answer is not None and answer.flags:
+            self._event("source_instructions", len(answer.flags))
+        return {"input": self.input.to_dict() if self.input is not None else None, "blocked": self.output.blocked,
+                "redacted": sorted(set(self.output.redactions))}

@@ -31,6 +31,15 @@ class Model(ABC):
     #: registry name or file path this instance was created from
     name: str = "model"
 
+    # -- declared capabilities (see genstack.models.capabilities) -----------------
+    can_stream: bool = True
+    supports_schema: bool = False
+    supports_loglikelihood: bool = False
+    supports_logprobs: bool = False
+    supports_batching: bool = False
+    supports_tools: bool = False
+    supports_embeddings: bool = False
+
     # -- the one required method -------------------------------------------------
     @abstractmethod
     def execute(self, request: GenerationRequest) -> Iterator[Chunk]:
@@ -67,9 +76,10 @@ class Model(ABC):
         Used for label scoring (sentiment, zero-shot classification) and
         multiple-choice evaluation. Backends without logits raise.
         """
-        from ..errors import GenstackError
+        from .capabilities import require
 
-        raise GenstackError(f"model {self.name!r} cannot score continuations (it exposes no logits)")
+        require(self, "loglikelihood")
+        raise NotImplementedError(f"{type(self).__name__} declares supports_loglikelihood but has no score()")
 
     def loglikelihood(self, prompt: str, continuations: Sequence[str]) -> list[tuple[float, bool | None]]:
         """(log-probability, whether greedy decoding would produce it) per continuation.
@@ -90,6 +100,10 @@ class Model(ABC):
         **overrides,
     ) -> TextStream:
         """Stream text pieces; ``.completion`` is set once the stream is exhausted."""
+        if json_schema is not None:
+            from .capabilities import require
+
+            require(self, "json_schema")
         params = (params or SamplingParams())
         if overrides:
             params = params.replace(**overrides)

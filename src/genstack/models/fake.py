@@ -26,8 +26,13 @@ class FakeChatModel(Model):
 
     With no script it echoes: ``"You said: <last user message>"``. Sampling
     (not greedy) shuffles the reply's words with the request seed, so tests can
-    check that the seed, not chance, decides the output.
+    check that the seed, not chance, decides the output. A schema request gets
+    the scripted reply as it is (write replies that are valid JSON). Pass
+    ``capabilities={"json_schema": False, ...}`` to test a backend that lacks one.
     """
+
+    supports_schema = True
+    supports_loglikelihood = True
 
     def __init__(
         self,
@@ -37,8 +42,13 @@ class FakeChatModel(Model):
         context_length: int = 2048,
         name: str = "fake",
         delay: float = 0.0,
+        capabilities: dict[str, bool] | None = None,
         **_ignored,
     ):
+        from .capabilities import CAPABILITIES
+
+        for cap, value in (capabilities or {}).items():
+            setattr(self, CAPABILITIES[cap], bool(value))
         self.name = name
         #: seconds to wait before each token (to test streaming, timeouts and cancellation)
         self.delay = delay

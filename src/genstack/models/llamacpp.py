@@ -56,6 +56,11 @@ def _close_all() -> None:
 
 
 class LlamaCppModel(Model):
+    supports_schema = True  # a llama.cpp grammar built from the schema
+    supports_loglikelihood = True
+    supports_logprobs = True
+    supports_batching = True
+
     def __init__(
         self,
         path: str | os.PathLike[str],

@@ -213,7 +213,8 @@ def get_model(name_or_path: str | None = None, *, settings: Settings | None = No
     """Return a generator model, loaded lazily on its first request.
 
     ``name_or_path`` is a registry name (``genstack models list``), a path to a
-    ``.gguf`` file, or ``fake`` / ``fake:<reply>`` for the scripted test model.
+    ``.gguf`` file, ``fake`` / ``fake:<reply>`` for the scripted test model, or
+    ``BACKEND:ARG`` for any installed backend (the class is built with ARG).
     ``options`` go to the backend (for llama.cpp: n_ctx, n_threads, …).
     """
     settings = settings or load_settings()
@@ -224,6 +225,11 @@ def get_model(name_or_path: str | None = None, *, settings: Settings | None = No
         cls = load_backend("fake")
         reply = name.partition(":")[2]
         return cls(replies=[reply] if reply else None, **options)
+    from ..plugins import split_spec
+
+    named = split_spec(name, "genstack.backends", _BUILTIN_BACKENDS)
+    if named is not None:  # BACKEND:ARG, for any installed backend (a plugin's included)
+        return load_backend(named[0])(named[1] or None, settings=settings, **options)
     spec, path = resolve_model_file(name, settings)
     if spec is not None and spec.kind == "embedding":
         raise InvalidParameter(f"{name!r} is an embedding model, not a generator")

@@ -109,8 +109,9 @@ class State:
             from ..guard.pii import redact
 
             fields["request"] = json.loads(redact(json.dumps(fields["request"], ensure_ascii=False))[0])
-            if fields.get("response"):
-                fields["response"] = redact(fields["response"])[0]
+            for key in ("response", "prompt"):
+                if fields.get(key):
+                    fields[key] = redact(fields[key])[0]
             self.logdb.log_request(**fields)
         except Exception as exc:  # the log must never break a response
             log.warning("request log write failed: %s", exc)

@@ -11,6 +11,7 @@ and the gate's slot are freed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -25,6 +26,8 @@ from .errors import APIError
 from .limits import Gate
 
 __all__ = ["Engine", "Cancelled"]
+
+log = logging.getLogger("genstack.server")
 
 _DONE = object()
 
@@ -58,9 +61,10 @@ class Engine:
         self._embedders: dict[str, Embedder] = dict(embedders or {})
         self._injected = set(self._models) | set(self._embedders)
         self._load_lock = threading.Lock()
-        self._asker_lock = threading.Lock()
+        self._pipeline_lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._askers: dict[tuple[str, str], Any] = {}
+        #: one stateless pipeline per (collection, model), shared by concurrent requests
+        self._pipelines: dict[tuple[str, str], Any] = {}
         self.executor = ThreadPoolExecutor(max_workers=config.max_concurrency + 1, thread_name_prefix="genstack-gen")
         self._gate: Gate | None = None
         self.cancelled = 0
@@ -104,8 +108,12 @@ class Engine:
                     from ..models.registry import get_model
 
                     model = get_model(name, settings=self.settings)
-                    if self.config.batch_slots > 1 and hasattr(model, "enable_batching"):
-                        model.enable_batching(self.config.batch_slots, kv=self.config.batch_kv)
+                    if self.config.batch_slots > 1:
+                        if model.supports_batching:
+                            model.enable_batching(self.config.batch_slots, kv=self.config.batch_kv)
+                        else:  # said, not silent: this model serves one request at a time
+                            log.warning("model %r (%s) does not support batching; --batch does not apply to it",
+                                        name, type(model).__name__)
                     self._models[name] = model
         return self._models[name]
 
@@ -126,9 +134,9 @@ class Engine:
     def collection_embedder(self, collection: str, *, missing_ok: bool = False) -> Embedder:
         """The loaded embedder ``collection`` was built with (the default one for a
         collection that does not exist yet, when ``missing_ok``)."""
-        from ..stores.collections import collection_path, open_collection
+        from ..stores.collections import collection_exists, open_collection
 
-        if missing_ok and not collection_path(collection, self.settings).is_file():
+        if missing_ok and not collection_exists(collection, self.settings):
             return self.embedder(None, check=False)
         store = open_collection(collection, self.settings)  # CollectionNotFound when missing
         try:
@@ -143,42 +151,48 @@ class Engine:
 
         return Retriever(collection, self.settings, embedder=self.collection_embedder(collection))
 
-    def asker(self, collection: str, model_name: str):
-        """One Asker per (collection, model), sharing the loaded model and embedder."""
-        from ..rag.answer import Asker
+    def rag_config(self):
+        """The server's pipeline configuration: the defaults, with the guard's source mode."""
+        from ..rag.config import RagConfig
+
+        return RagConfig(injection=self.config.guard_sources)
+
+    def pipeline(self, collection: str, model_name: str):
+        """The pipeline of (collection, model), built once; it holds no per-request state."""
+        from ..rag.pipeline import Pipeline
 
         key = (collection, model_name)
-        with self._asker_lock:
-            if key not in self._askers:
-                self._askers[key] = Asker(collection, model=self.model(model_name), settings=self.settings,
-                                          retriever=self.retriever(collection), injection=self.config.guard_sources)
-            return self._askers[key]
+        with self._pipeline_lock:
+            if key not in self._pipelines:
+                self._pipelines[key] = Pipeline(self.retriever(collection), self.model(model_name),
+                                                self.rag_config(), settings=self.settings, collection=collection)
+            return self._pipelines[key]
 
-    def document_asker(self, documents, model_name: str):
-        """An Asker over texts sent with the request (the ``documents`` field)."""
-        from ..rag.answer import Asker
+    def document_pipeline(self, documents, model_name: str):
+        """A pipeline over texts sent with the request (the ``documents`` field)."""
+        from ..rag.pipeline import Pipeline
 
-        return Asker.over_documents(documents, self.embedder(check=False), model=self.model(model_name),
-                                    settings=self.settings, injection=self.config.guard_sources)
+        return Pipeline.over_documents(documents, self.embedder(check=False), model=self.model(model_name),
+                                       config=self.rag_config(), settings=self.settings)
 
     def forget_collection(self, collection: str) -> None:
-        with self._asker_lock:
-            keys = [k for k in self._askers if k[0] == collection]
-        for key in keys:
-            asker = self._askers.pop(key, None)
+        with self._pipeline_lock:
+            keys = [k for k in self._pipelines if k[0] == collection]
+            dropped = [self._pipelines.pop(k) for k in keys]
+        for pipe in dropped:
             try:
-                asker.close()
+                pipe.close()
             except Exception:
                 pass
 
     def batchers(self) -> dict[str, Any]:
         """The continuous-batching scheduler of each loaded model that has one."""
-        return {n: m.batcher for n, m in list(self._models.items()) if getattr(m, "batcher", None) is not None}
+        return {n: m.batcher for n, m in list(self._models.items()) if m.supports_batching and m.batcher is not None}
 
     def lock_for(self, name: str):
         """One request at a time per model, except for a model that batches requests itself."""
         m = self._models.get(name)
-        if m is not None and getattr(m, "batching", False):
+        if m is not None and m.supports_batching and m.batching:
             return _NO_LOCK
         return self._locks[name]
 
@@ -292,10 +306,10 @@ class Engine:
                     self.on_cancel()
 
     def close(self) -> None:
-        for asker in self._askers.values():
+        for pipe in self._pipelines.values():
             try:
-                asker.close()
+                pipe.close()
             except Exception:
                 pass
-        self._askers.clear()
+        self._pipelines.clear()
         self.executor.shutdown(wait=False, cancel_futures=True)

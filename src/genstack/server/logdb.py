@@ -55,6 +55,15 @@ def l001_requests(db: sqlite3.Connection) -> str:
     """
 
 
+@_migration
+def l002_prompt_and_params(db: sqlite3.Connection) -> str:
+    """The exact prompt the model saw and the decoding parameters it ran with, per request."""
+    return """
+        ALTER TABLE requests ADD COLUMN prompt TEXT;
+        ALTER TABLE requests ADD COLUMN params TEXT;
+    """
+
+
 class LogDB:
     """Thread-safe access to server.db; every write is its own transaction."""
 
@@ -75,12 +84,16 @@ class LogDB:
     def log_request(self, *, id: str, route: str, model: str | None, key_id: str | None, status: int,
                     request: Any, response: str | None, prompt_tokens: int | None = None,
                     completion_tokens: int | None = None, latency_s: float | None = None,
-                    ttft_s: float | None = None) -> None:
+                    ttft_s: float | None = None, prompt: str | None = None,
+                    params: dict[str, Any] | None = None) -> None:
         with self._lock:
             self.db.execute(
-                "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO requests (id, created, route, model, key_id, status, request, response, "
+                "prompt_tokens, completion_tokens, latency_s, ttft_s, prompt, params) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (id, time.time(), route, model, key_id, status, json.dumps(request, ensure_ascii=False),
-                 response, prompt_tokens, completion_tokens, latency_s, ttft_s))
+                 response, prompt_tokens, completion_tokens, latency_s, ttft_s, prompt,
+                 None if params is None else json.dumps(params)))
 
     def get_request(self, id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -119,10 +132,11 @@ class LogDB:
 
 def _row(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
-    try:
-        d["request"] = json.loads(d["request"])
-    except (TypeError, ValueError):
-        pass
+    for key in ("request", "params"):
+        try:
+            d[key] = json.loads(d[key]) if d.get(key) is not None else None
+        except (TypeError, ValueError):
+            pass
     return d
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from ..errors import GenstackError
 from .errors import APIError
 
 router = APIRouter(prefix="/api")
@@ -82,7 +83,7 @@ async def create_collection(request: Request):
     gs = _gs(request)
     gs.authorize(request)
     body = await _json(request)
-    from ..stores.collections import check_name, collection_path, open_collection
+    from ..stores.collections import check_name, collection_exists, open_collection
 
     name = body.get("name")
     try:
@@ -90,11 +91,17 @@ async def create_collection(request: Request):
     except Exception as exc:
         raise APIError(400, str(exc), param="name") from None
     gs.check_collection(request, name)
-    if collection_path(name, gs.settings).is_file():
+    if collection_exists(name, gs.settings):
         raise APIError(409, f"collection {name!r} already exists", param="name", code="collection_exists")
     emb = gs.engine.embedder(body.get("embedder"))
-    open_collection(name, gs.settings, create=True, embedder=emb.name, dim=emb.dim).close()
-    return {"name": name, "embedder": emb.name, "chunks": 0}
+    store = body.get("store")
+    if store is not None and not isinstance(store, str):
+        raise APIError(400, "store must be a store backend name", param="store")
+    try:
+        open_collection(name, gs.settings, create=True, embedder=emb.name, dim=emb.dim, store=store).close()
+    except GenstackError as exc:
+        raise APIError(400, str(exc), param="store") from None
+    return {"name": name, "embedder": emb.name, "store": store or gs.settings.store, "chunks": 0}
 
 
 @router.delete("/collections/{name}")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -12,8 +10,6 @@ from typing import Any, AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from ..generation import Completion, SamplingParams
-from ..guard.output import BLOCKED
 from .errors import APIError
 from .openai_api import (
     chunk,
@@ -26,12 +22,8 @@ from .openai_api import (
 )
 
 router = APIRouter(prefix="/v1")
-log = logging.getLogger("genstack.guard")
 
 RAG_PREFIX = "rag:"
-RETRACTED = "\n\n(Retracted: the sources do not support the answer above.) "
-#: sent after a draft that only pointed at a source, or gave no number for a quantity question
-QUOTED = "\n\n(From the sources:) "
 DONE = b"data: [DONE]\n\n"
 _NOTHING = object()
 
@@ -102,10 +94,14 @@ async def _started(agen: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 async def _collect(items: AsyncIterator[Any], run: "_Run") -> Any:
     """Consume a generation: text pieces go to ``run``; return the final object."""
+    from ..rag.respond import TOKEN
+
     final = None
     async for item in items:
         if isinstance(item, str):
             run.piece(item)
+        elif item is TOKEN:
+            run.first_token()
         else:
             final = item
     return final
@@ -165,15 +161,27 @@ class _Run:
         self.t0 = time.perf_counter()
         self.t_first: float | None = None
         self.parts: list[str] = []
+        #: the decoding parameters, when the final object does not carry them
+        self.params: dict | None = None
 
-    def piece(self, text: str) -> None:
-        if text and self.t_first is None:
+    def first_token(self) -> None:
+        if self.t_first is None:
             self.t_first = time.perf_counter()
             self.gs.metrics.ttft.labels(self.model).observe(self.t_first - self.t0)
+
+    def piece(self, text: str) -> None:
+        if text:
+            self.first_token()
         self.parts.append(text)
 
-    def done(self, rid: str, status: int, usage=None, response: str | None = None) -> None:
+    def done(self, rid: str, status: int, final=None, response: str | None = None) -> None:
+        """Metrics and the request log; ``final`` is an Outcome or a Completion (or None: it failed)."""
         t1 = time.perf_counter()
+        usage = getattr(final, "usage", None)
+        prompt = getattr(final, "prompt", None)
+        params = getattr(final, "params", None) or self.params
+        if response is None and final is not None and hasattr(final, "finish_reason"):
+            response = final.text
         m = self.gs.metrics
         if usage is not None:
             m.tokens.labels(self.model, "prompt").inc(usage.prompt_tokens)
@@ -185,7 +193,8 @@ class _Run:
             response=response if response is not None else "".join(self.parts),
             prompt_tokens=getattr(usage, "prompt_tokens", None), completion_tokens=getattr(usage, "completion_tokens", None),
             latency_s=round(t1 - self.t0, 4),
-            ttft_s=round(self.t_first - self.t0, 4) if self.t_first else None)
+            ttft_s=round(self.t_first - self.t0, 4) if self.t_first else None,
+            prompt=prompt, params=params if isinstance(params, dict) else None)
 
 
 def _citations(answer) -> list[dict]:
@@ -218,71 +227,30 @@ def _documents(body: Any) -> list[tuple[str, str]] | None:
     return out
 
 
-class _Guard:
-    """The server's guard for one request: input check, prepared messages, output filter."""
+def guard_session(gs, messages=()):
+    """The request's :class:`~genstack.guard.GuardSession`; its events feed /metrics."""
+    return gs.guard.session(messages, on_event=lambda kind, n: gs.metrics.guard.labels(kind).inc(n))
 
-    #: one detector (and embedder) per process: checks run one at a time
-    _lock = threading.Lock()
 
-    def __init__(self, gs, messages=()):
-        self.gs, self.policy = gs, gs.guard
-        self.output = self.policy.output(messages)
-        self.input = None
-        self._counted_block = False
-        self._counted_redactions = 0
+async def check_input(guard, text: str) -> None:
+    """The guard's input check, off the event loop and outside the generation gate."""
+    import asyncio
 
-    async def check(self, engine, text: str) -> None:
-        from ..guard import InputBlocked
+    from ..guard import InputBlocked
 
-        if self.policy.input == "off":
-            return
-        import asyncio
-
-        try:  # outside the generation gate: a check must not take a generation slot
-            self.input = await asyncio.get_running_loop().run_in_executor(None, self._check_sync, text)
-        except InputBlocked as exc:
-            self.gs.metrics.guard.labels("input_blocked").inc()
-            log.warning("guard: input blocked (%s)", ", ".join(exc.detection.reasons))
-            raise APIError(400, str(exc), code="input_blocked", param="messages") from None
-        if self.input is not None and self.input.flagged:
-            self.gs.metrics.guard.labels("input_flagged").inc()
-            log.warning("guard: input flagged (%s)", ", ".join(self.input.reasons))
-
-    def _check_sync(self, text: str):
-        with self._lock:
-            return self.policy.check_input(text)
-
-    def _count(self) -> None:
-        """Metrics and log for what the output guard did since the last call."""
-        if self.output.blocked and not self._counted_block:
-            self._counted_block = True
-            self.gs.metrics.guard.labels(self.output.blocked + "_blocked").inc()
-            log.warning("guard: an answer repeated the system prompt (%s) and was withheld", self.output.blocked)
-        new = len(self.output.redactions) - self._counted_redactions
-        if new:
-            self.gs.metrics.guard.labels("redacted").inc(new)
-            self._counted_redactions += new
-
-    def feed(self, piece: str) -> str:
-        out = self.output.feed(piece)
-        self._count()
-        return out
-
-    def finish(self, text: str | None = None) -> str:
-        """The rest of a stream (``text`` None), or a whole answer, guarded."""
-        out = self.output.flush() if text is None else self.output.check(text)
-        self._count()
-        return "" if text is None and self.output.blocked else out
-
-    def extra(self, answer=None) -> dict:
-        if answer is not None and answer.flags:
-            self.gs.metrics.guard.labels("source_instructions").inc(len(answer.flags))
-        return {"input": self.input.to_dict() if self.input is not None else None, "blocked": self.output.blocked,
-                "redacted": sorted(set(self.output.redactions))}
+    if guard.policy.input == "off":
+        return
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, guard.check_input, text)
+    except InputBlocked as exc:
+        raise APIError(400, str(exc), code="input_blocked", param="messages") from None
 
 
 @router.post("/chat/completions")
 async def chat_completions(request: Request):
+    from ..rag.pipeline import RagRequest
+    from ..rag.respond import Outcome, grounded, plain
+
     gs = _gs(request)
     key_id = gs.authorize(request)
     body = await read_json(request)
@@ -301,14 +269,14 @@ async def chat_completions(request: Request):
             raise APIError(400, "generator must be a model name", param="generator")
     engine.check_generator(gen_name)
     if rag:
-        from ..stores.collections import check_name, collection_path
+        from ..stores.collections import check_name, collection_exists
 
         coll = cp.model[len(RAG_PREFIX):]
         try:
             check_name(coll)
         except Exception:
             raise APIError(404, f"no collection named {coll!r}", code="model_not_found", param="model") from None
-        if not collection_path(coll, gs.settings).is_file() or not gs.may_use(request, coll):
+        if not collection_exists(coll, gs.settings) or not gs.may_use(request, coll):
             raise APIError(404, f"no collection named {coll!r}; GET /v1/models lists rag:<collection> models",
                            code="model_not_found", param="model")
         if messages[-1].role != "user":
@@ -317,37 +285,38 @@ async def chat_completions(request: Request):
             raise APIError(400, "response_format is not supported with rag: models", param="response_format")
     run = _Run(gs, "/v1/chat/completions", cp.model, key_id, body)
     cid, created = completion_id(), now()
-    guard = _Guard(gs, messages)
+    guard = guard_session(gs, messages)
     last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-    await guard.check(engine, last_user)
-    grounded = rag or documents is not None
+    await check_input(guard, last_user)
 
-    def make_rag():
-        from ..rag.chat import rewrite_query
-
+    def make_grounded():
         model = engine.model(gen_name)
         _check_prompt(gs, model.count_tokens(messages[-1].content))
-        asker = engine.asker(coll, gen_name) if rag else engine.document_asker(documents, gen_name)
+        pipe = engine.pipeline(coll, gen_name) if rag else engine.document_pipeline(documents, gen_name)
         # greedy unless the client asked for a temperature: grounded answers should not wander
-        asker.params = cp.params if body.get("temperature") is not None else cp.params.replace(greedy=True)
+        params = cp.params if body.get("temperature") is not None else cp.params.replace(greedy=True)
         if cp.clamp:
-            asker.params = asker.params.replace(max_tokens=min(cp.params.max_tokens, 256))
-        history = [m for m in messages[:-1] if m.role in ("user", "assistant")]
-        question = messages[-1].content
-        query = rewrite_query(model, question, history) if history else question
-        s = asker.stream(question, history=history, query=query)
-        yield from s
-        gs.metrics.retrieval.labels(coll if rag else "documents").observe(s.answer.timings.get("retrieve_s", 0.0))
-        yield s.answer
+            params = params.replace(max_tokens=min(cp.params.max_tokens, pipe.config.server_max_tokens))
+        req = RagRequest(messages[-1].content, params=params,
+                         history=tuple(m for m in messages[:-1] if m.role in ("user", "assistant")))
+        for item in grounded(pipe, req, guard, streaming=cp.stream):
+            if isinstance(item, Outcome) and item.answer is not None:
+                gs.metrics.retrieval.labels(coll if rag else "documents").observe(
+                    item.answer.timings.get("retrieve_s", 0.0))
+            yield item
 
-    prepared = guard.policy.prepare(messages) if not grounded else messages
-    make = make_rag if grounded else _generation(
-        gs, gen_name, lambda m: m.count_chat_tokens(prepared), messages=prepared, params=cp.params,
-        json_schema=cp.json_schema, on_overflow="clamp" if cp.clamp else "error")
+    def make_plain():
+        model = engine.model(gen_name)
+        _check_prompt(gs, model.count_chat_tokens(guard.prepare(messages)))
+        yield from plain(model, messages, cp.params, guard, streaming=cp.stream, json_schema=cp.json_schema,
+                         on_overflow="clamp" if cp.clamp else "error")
+
+    make = make_grounded if (rag or documents is not None) else make_plain
     items = await _started(engine.stream(make, lock=gen_name))
 
     if not cp.stream:
-        return JSONResponse(_chat_body(cid, created, cp.model, run, await _collect(items, run), guard))
+        final = await _collect(items, run)
+        return JSONResponse(_chat_body(cid, created, cp.model, run, final, guard))
 
     final = None
 
@@ -356,49 +325,27 @@ async def chat_completions(request: Request):
         yield sse(chunk(cid, cp.model, created, {"role": "assistant", "content": ""}))
         async for item in items:
             if isinstance(item, str):
-                safe = guard.feed(item)
-                if safe:
-                    run.piece(safe)
-                    yield sse(chunk(cid, cp.model, created, {"content": safe}))
-                if guard.output.blocked:
-                    break
-                continue
-            final = item
-        if guard.output.blocked:
-            await items.aclose()  # stop generating
-            run.piece(BLOCKED)
-            yield sse(chunk(cid, cp.model, created, {"content": "\n" + BLOCKED}))
-            yield sse(chunk(cid, cp.model, created, {}, "content_filter", genstack={"guard": guard.extra()}))
-        elif isinstance(final, Completion):
-            tail = guard.finish()
-            if tail:
-                run.piece(tail)
-                yield sse(chunk(cid, cp.model, created, {"content": tail}))
-            yield sse(chunk(cid, cp.model, created, {}, final.finish_reason, genstack={"guard": guard.extra()}))
-        else:  # a RAG answer
-            tail = guard.finish()
-            if tail:
-                run.piece(tail)
-                yield sse(chunk(cid, cp.model, created, {"content": tail}))
-            if final.abstained and final.reason != "weak-retrieval" and final.draft:
-                run.piece(RETRACTED + final.text)
-                yield sse(chunk(cid, cp.model, created, {"content": RETRACTED + final.text}))
-            elif final.extractive:  # the checked answer is a quote the stream has not shown
-                run.piece(QUOTED + final.text)
-                yield sse(chunk(cid, cp.model, created, {"content": QUOTED + final.text}))
-            yield sse(chunk(cid, cp.model, created, {}, "stop", citations=_citations(final),
-                            genstack={**_rag_extra(final), "guard": guard.extra(final)}))
+                run.piece(item)
+                yield sse(chunk(cid, cp.model, created, {"content": item}))
+            else:
+                final = item
+        yield sse(chunk(cid, cp.model, created, {}, final.finish_reason, **_final_extra(final, guard)))
         if cp.include_usage:
             yield sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": cp.model,
                        "choices": [], "usage": _usage_dict(final.usage)})
 
     def finish(status: int) -> None:
-        rag_text = final.text if final is not None and not isinstance(final, Completion) else None
-        if guard.output.blocked:
-            rag_text = BLOCKED
-        run.done(cid, status, getattr(final, "usage", None), rag_text)
+        run.done(cid, status, final)
 
     return _sse_response(events(), finish)
+
+
+def _final_extra(final, guard) -> dict:
+    """The extra fields of the last event (or of the body): citations and what genstack checked."""
+    if final.answer is None:
+        return {"genstack": {"guard": guard.extra()}}
+    return {"citations": _citations(final.answer),
+            "genstack": {**_rag_extra(final.answer), "guard": guard.extra(final.answer)}}
 
 
 def _usage_dict(usage) -> dict:
@@ -407,22 +354,14 @@ def _usage_dict(usage) -> dict:
     return usage.to_dict()
 
 
-def _chat_body(cid, created, model, run: _Run, final, guard: _Guard) -> dict:
-    if isinstance(final, Completion):
-        text, finish, usage = guard.finish(final.text), final.finish_reason, final.usage
-        extra = {"genstack": {"guard": guard.extra()}}
-    else:
-        text, finish, usage = guard.finish(final.text), "stop", final.usage
-        extra = {"citations": _citations(final), "genstack": {**_rag_extra(final), "guard": guard.extra(final)}}
-    if guard.output.blocked:
-        finish = "content_filter"
-    run.done(cid, 200, usage, text)
+def _chat_body(cid, created, model, run: "_Run", final, guard) -> dict:
+    run.done(cid, 200, final)
     body = {"id": cid, "object": "chat.completion", "created": created, "model": model,
             "system_fingerprint": None,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                         "logprobs": None, "finish_reason": finish}],
-            "usage": _usage_dict(usage)}
-    body.update(extra)
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": final.text, "refusal": None},
+                         "logprobs": None, "finish_reason": final.finish_reason}],
+            "usage": _usage_dict(final.usage)}
+    body.update(_final_extra(final, guard))
     return body
 
 
@@ -435,13 +374,14 @@ async def completions(request: Request):
     engine = gs.engine
     engine.check_generator(cp.model)
     run = _Run(gs, "/v1/completions", cp.model, key_id, body)
+    run.params = cp.params.to_dict()
     cid, created = completion_id("cmpl"), now()
     make = _generation(gs, cp.model, lambda m: m.count_tokens(prompt), prompt=prompt, params=cp.params,
                        on_overflow="clamp" if cp.clamp else "error")
     items = await _started(engine.stream(make, lock=cp.model))
     if not cp.stream:
         final = await _collect(items, run)
-        run.done(cid, 200, final.usage, final.text)
+        run.done(cid, 200, final)
         return {"id": cid, "object": "text_completion", "created": created, "model": cp.model,
                 "system_fingerprint": None,
                 "choices": [{"index": 0, "text": final.text, "logprobs": None, "finish_reason": final.finish_reason}],
@@ -463,7 +403,7 @@ async def completions(request: Request):
             yield sse({"id": cid, "object": "text_completion", "created": created, "model": cp.model,
                        "choices": [], "usage": _usage_dict(final.usage)})
 
-    return _sse_response(events(), lambda status: run.done(cid, status, getattr(final, "usage", None)))
+    return _sse_response(events(), lambda status: run.done(cid, status, final))
 
 
 @router.post("/embeddings")

@@ -1,20 +1,27 @@
-"""The VectorStore protocol: what every store backend must do.
+"""The VectorStore protocol: what every store backend must do, and all that callers may use.
 
 A store holds the chunks of one collection. Writes are grouped by *source*
 (the file a chunk came from): :meth:`VectorStore.replace_source` swaps all of a
 source's chunks and records the source's content hash in one atomic step, which
 is what makes incremental and crash-safe ingest possible on any backend.
-``genstack.testing.VectorStoreConformance`` is the test suite every store passes.
+
+A backend is a class registered in the ``genstack.stores`` entry-point group
+(the built-in ``sqlite`` and ``lancedb`` stores register exactly so) with a
+``name`` and two class methods, :meth:`StoreBackend.open_collection` and
+:meth:`StoreBackend.exists`, which work on a collection's folder. Nothing
+outside a store reaches past this protocol. ``genstack.testing`` holds the
+conformance suite, in per-capability mixins a third-party store adopts one by one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Record", "Hit", "Filters", "VectorStore"]
+__all__ = ["Record", "Hit", "Filters", "VectorStore", "StoreBackend"]
 
 #: equality filters on metadata: {"key": value} or {"key": [v1, v2]} (any of)
 Filters = Mapping[str, Any]
@@ -49,6 +56,14 @@ class Hit:
 
 @runtime_checkable
 class VectorStore(Protocol):
+    #: the embedder the collection was built with, and its vectors' dimension (None until known)
+    embedder: str | None
+    dim: int | None
+
+    @property
+    def location(self) -> str:
+        """Where the data lives (a file, a folder or an object-store URI), for display."""
+
     def replace_source(self, source: str, records: Sequence[Record], source_hash: str | None = None) -> None:
         """Atomically replace every chunk of ``source`` and record its content hash."""
 
@@ -60,6 +75,12 @@ class VectorStore(Protocol):
 
     def source_hashes(self) -> dict[str, str]:
         """{source: content hash} for every source stored."""
+
+    def sources(self) -> list[dict[str, Any]]:
+        """One ``{"source", "hash", "chunks", "updated"}`` per source, by source name."""
+
+    def texts_in_order(self) -> list[str]:
+        """Each source's chunks joined in document order (for summaries), sources by name."""
 
     def query(self, vector: np.ndarray, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         """Top-k chunks by cosine similarity (vectors are unit length)."""
@@ -74,3 +95,20 @@ class VectorStore(Protocol):
         """Number of chunks (matching ``filters``)."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class StoreBackend(Protocol):
+    """The class side of a store: how a collection's folder becomes a :class:`VectorStore`."""
+
+    #: the name it is registered under in ``genstack.stores`` and chosen with (``--store NAME``)
+    name: str
+
+    @classmethod
+    def open_collection(cls, folder: Path, *, dim: int | None = None, embedder: str | None = None,
+                        read_only: bool = False, settings: Any = None) -> VectorStore:
+        """Open (creating when missing, unless ``read_only``) the store of the collection in ``folder``."""
+
+    @classmethod
+    def exists(cls, folder: Path) -> bool:
+        """Does ``folder`` hold a collection of this backend?"""

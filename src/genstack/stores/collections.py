@@ -1,13 +1,21 @@
-"""Named collections: each one a separate store under ``<data_dir>/collections/<name>/``.
+"""Named collections: each one a folder under ``<data_dir>/collections/<name>/``.
 
-Collections are isolated by construction (separate files), names are checked
+Collections are isolated by construction (separate folders), names are checked
 so they can never point outside the collections folder, and the embedder a
 collection was built with is recorded in it: querying or adding with a
 different one is refused.
+
+Which store backend holds a collection is recorded in its ``collection.json``
+(``{"store": "lancedb"}``) when it is created; a folder holding only
+``store.sqlite`` is a SQLite collection (collections made before backends
+were pluggable). Backends are found through the ``genstack.stores`` entry
+points; new collections use ``Settings.store`` unless told otherwise.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -15,12 +23,15 @@ from typing import Any
 
 from ..config import Settings, load_settings
 from ..errors import GenstackError, InvalidParameter
-from .sqlite import SQLiteStore
+from .base import VectorStore
 
-__all__ = ["CollectionNotFound", "check_name", "collection_path", "open_collection", "list_collections",
-           "delete_collection"]
+__all__ = ["CollectionNotFound", "check_name", "collection_dir", "collection_exists", "collection_store",
+           "open_collection", "list_collections", "delete_collection", "store_backend", "store_names"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MANIFEST = "collection.json"
+#: built-in stores, for a source tree that is not installed (installed ones come from entry points)
+BUILTIN_STORES = {"sqlite": "genstack.stores.sqlite:SQLiteStore", "lancedb": "genstack.stores.lancedb:LanceDBStore"}
 
 
 class CollectionNotFound(GenstackError):
@@ -35,27 +46,79 @@ def check_name(name: str) -> str:
     return name
 
 
+def store_backend(name: str):
+    """The store class registered as ``name`` in ``genstack.stores``."""
+    from ..plugins import load_plugin
+
+    return load_plugin("genstack.stores", name, BUILTIN_STORES, what="store")
+
+
+def store_names() -> list[str]:
+    from importlib.metadata import entry_points
+
+    return sorted({ep.name for ep in entry_points(group="genstack.stores")} | set(BUILTIN_STORES))
+
+
 def _root(settings: Settings) -> Path:
     return settings.data_dir / "collections"
 
 
-def collection_path(name: str, settings: Settings | None = None) -> Path:
+def collection_dir(name: str, settings: Settings | None = None) -> Path:
     settings = settings or load_settings()
-    return _root(settings) / check_name(name) / "store.sqlite"
+    return _root(settings) / check_name(name)
+
+
+def collection_store(folder: Path) -> str | None:
+    """The backend name of the collection in ``folder`` (None: no collection there)."""
+    manifest = folder / MANIFEST
+    if manifest.is_file():
+        try:
+            return str(json.loads(manifest.read_text(encoding="utf-8"))["store"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise GenstackError(f"{manifest} is unreadable: it should say {{\"store\": NAME}}") from None
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore.name if SQLiteStore.exists(folder) else None
+
+
+def collection_exists(name: str, settings: Settings | None = None) -> bool:
+    try:
+        return collection_store(collection_dir(name, settings)) is not None
+    except InvalidParameter:
+        return False
+
+
+def _write_manifest(folder: Path, store: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"store": store}) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
 
 
 def open_collection(name: str, settings: Settings | None = None, *, create: bool = False,
-                    embedder: str | None = None, dim: int | None = None) -> SQLiteStore:
-    """Open a collection's store; with ``create=True`` make it if it is missing."""
-    path = collection_path(name, settings)
-    if not path.is_file():
+                    embedder: str | None = None, dim: int | None = None, store: str | None = None,
+                    read_only: bool = False) -> VectorStore:
+    """Open a collection's store; with ``create=True`` make it if it is missing (in ``store``,
+    default ``settings.store``). Naming a store that differs from an existing collection's is refused."""
+    settings = settings or load_settings()
+    folder = collection_dir(name, settings)
+    existing = collection_store(folder)
+    if existing is None:
         if not create:
             known = [c["name"] for c in list_collections(settings)]
             hint = f" (collections: {', '.join(known)})" if known else " (there are no collections yet: run genstack ingest)"
             raise CollectionNotFound(f"no collection named {name!r}{hint}")
-    store = SQLiteStore(path, dim=dim, embedder=embedder)
-    store.name = name  # type: ignore[attr-defined]
-    return store
+        backend_name = store or settings.store
+        backend = store_backend(backend_name)  # a clear error for an unknown or uninstalled store
+        _write_manifest(folder, backend.name)
+    else:
+        if store is not None and store != existing:
+            raise InvalidParameter(f"collection {name!r} is stored in {existing}, not {store}; "
+                                   "use a new collection for another store")
+        backend = store_backend(existing)
+    s = backend.open_collection(folder, dim=dim, embedder=embedder, read_only=read_only, settings=settings)
+    s.name = name  # type: ignore[attr-defined]
+    return s
 
 
 def list_collections(settings: Settings | None = None) -> list[dict[str, Any]]:
@@ -65,17 +128,20 @@ def list_collections(settings: Settings | None = None) -> list[dict[str, Any]]:
     if not root.is_dir():
         return out
     for d in sorted(root.iterdir()):
-        db = d / "store.sqlite"
-        if not (_NAME.match(d.name) and db.is_file()):
+        if not _NAME.match(d.name):
             continue
-        store = SQLiteStore(db, read_only=True)
+        kind = collection_store(d)
+        if kind is None:
+            continue
+        store = store_backend(kind).open_collection(d, read_only=True, settings=settings)
         try:
-            size = sum(p.stat().st_size for p in d.iterdir() if p.is_file())
+            size = sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
             out.append({
                 "name": d.name,
+                "store": kind,
                 "chunks": store.count(),
                 "sources": len(store.sources()),
-                "embedder": store.meta("embedder"),
+                "embedder": store.embedder,
                 "dim": store.dim,
                 "bytes": size,
             })
@@ -85,7 +151,13 @@ def list_collections(settings: Settings | None = None) -> list[dict[str, Any]]:
 
 
 def delete_collection(name: str, settings: Settings | None = None) -> None:
-    path = collection_path(name, settings)
-    if not path.is_file():
+    settings = settings or load_settings()
+    folder = collection_dir(name, settings)
+    kind = collection_store(folder)
+    if kind is None:
         raise CollectionNotFound(f"no collection named {name!r}")
-    shutil.rmtree(path.parent)
+    backend = store_backend(kind)
+    drop = getattr(backend, "drop_collection", None)
+    if drop is not None:  # data kept outside the folder (an object-store URI)
+        drop(folder, settings=settings)
+    shutil.rmtree(folder)

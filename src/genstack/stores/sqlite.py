@@ -42,6 +42,19 @@ _STOP = frozenset(
 )
 
 
+def _locked(method):
+    """Reads take the store's lock: a write transaction in progress on this connection (from
+    another thread) must never be visible half done."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _title(meta: dict[str, Any]) -> str:
     """What BM25 indexes besides the text: the document title and heading path."""
     parts = [str(meta.get("title") or ""), str(meta.get("heading_path") or "")]
@@ -49,6 +62,22 @@ def _title(meta: dict[str, Any]) -> str:
 
 
 class SQLiteStore:
+    name = "sqlite"
+    FILE = "store.sqlite"
+
+    @classmethod
+    def open_collection(cls, folder: Path, *, dim: int | None = None, embedder: str | None = None,
+                        read_only: bool = False, settings: Any = None) -> "SQLiteStore":
+        return cls(Path(folder) / cls.FILE, dim=dim, embedder=embedder, read_only=read_only)
+
+    @classmethod
+    def exists(cls, folder: Path) -> bool:
+        return (Path(folder) / cls.FILE).is_file()
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     def __init__(self, path: str | Path, *, dim: int | None = None, embedder: str | None = None,
                  read_only: bool = False):
         self.path = Path(path)
@@ -179,9 +208,11 @@ class SQLiteStore:
         return n
 
     # -- reading ------------------------------------------------------------------------
+    @_locked
     def source_hashes(self) -> dict[str, str]:
         return {s: h for s, h in self.db.execute("SELECT source, hash FROM sources") if h is not None}
 
+    @_locked
     def sources(self) -> list[dict[str, Any]]:
         return [
             {"source": s, "hash": h, "chunks": n, "updated": u}
@@ -212,6 +243,7 @@ class SQLiteStore:
             clauses.append("(" + " OR ".join(alts) + ")")
         return " AND ".join(clauses), args
 
+    @_locked
     def count(self, filters: Filters | None = None) -> int:
         where, args = self._where(filters)
         sql = "SELECT COUNT(*) FROM chunks c" + (f" WHERE {where}" if where else "")
@@ -253,6 +285,7 @@ class SQLiteStore:
         return np.fromiter((r[0] for r in self.db.execute(f"SELECT c.rowid FROM chunks c WHERE {where}", args)),
                            dtype=np.int64)
 
+    @_locked
     def query(self, vector: np.ndarray, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         if k < 1:
             raise InvalidParameter(f"k must be at least 1, got {k}")
@@ -281,6 +314,7 @@ class SQLiteStore:
         words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOP]
         return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
 
+    @_locked
     def search_text(self, text: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         if k < 1:
             raise InvalidParameter(f"k must be at least 1, got {k}")
@@ -294,6 +328,7 @@ class SQLiteStore:
         )
         return self._hits([(r[0], r[1]) for r in self.db.execute(sql, [match, *args, k])])
 
+    @_locked
     def vectors_by_hash(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         hashes = [h for h in dict.fromkeys(hashes) if h]
@@ -305,6 +340,7 @@ class SQLiteStore:
                 out.setdefault(h, np.frombuffer(blob, dtype=np.float32).copy())
         return out
 
+    @_locked
     def texts_in_order(self) -> list[str]:
         """Each source's chunks joined in document order (for summaries), sources by name."""
         out: dict[str, list[str]] = {}

@@ -53,43 +53,51 @@ class LocalTarget:
             self._embedder = get_embedder(self._embedder, settings=self.settings)
         return self._embedder
 
-    def _input(self, text: str) -> tuple[Reply | None, bool]:
+    def _guard(self, messages: Sequence[Message], text: str):
+        """The request's guard session, and a refusal when its input check blocks ``text``."""
         from ...guard import InputBlocked
 
+        guard = self.policy.session(messages)
         try:
-            d = self.policy.check_input(text)
+            guard.check_input(text)
         except InputBlocked:
-            return Reply("", blocked="input", flagged=True), True
-        return None, bool(d and d.flagged)
+            return guard, Reply("", blocked="input", flagged=True)
+        return guard, None
 
     def screen(self, text: str) -> bool:
         d = self.policy.detect(text)
         return bool(d and d.flagged)
 
     def chat(self, messages: Sequence[Message]) -> Reply:
+        """Exactly the server's plain chat completion (``genstack.rag.respond.plain``), unstreamed."""
+        from ...rag.respond import plain
+
         t0 = time.perf_counter()
         user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        refused, flagged = self._input(user)
+        guard, refused = self._guard(messages, user)
         if refused:
             return refused
-        guard = self.policy.output(messages)
-        text = "".join(guard.wrap(self.model.stream(messages=self.policy.prepare(messages), params=self.params)))
-        return Reply(text, blocked=guard.blocked, flagged=flagged, seconds=time.perf_counter() - t0)
+        out = list(plain(self.model, messages, self.params, guard, streaming=False))[-1]
+        return Reply(out.text, blocked=out.blocked, flagged=bool(guard.input and guard.input.flagged),
+                     seconds=time.perf_counter() - t0)
 
     def ask(self, question: str, documents: Sequence[str]) -> Reply:
-        from ...rag.answer import Asker
+        """Exactly the server's ``documents`` chat completion (``genstack.rag.respond.grounded``), unstreamed."""
+        from ...rag.config import RagConfig
+        from ...rag.pipeline import Pipeline, RagRequest
+        from ...rag.respond import grounded
 
         t0 = time.perf_counter()
-        refused, flagged = self._input(question)
+        messages = [Message("user", question)]
+        guard, refused = self._guard(messages, question)
         if refused:
             return refused
-        asker = Asker.over_documents(documents, self.embedder, model=self.model, settings=self.settings,
-                                     injection=self.policy.sources, params=self.params)
-        answer = asker.ask(question)
-        guard = self.policy.output()
-        text = guard.check(answer.text)
-        return Reply(text, blocked=guard.blocked, flagged=flagged, abstained=answer.abstained,
-                     seconds=time.perf_counter() - t0, source_flags=len(answer.flags))
+        pipe = Pipeline.over_documents(documents, self.embedder, model=self.model, settings=self.settings,
+                                       config=RagConfig(injection=self.policy.sources))
+        out = list(grounded(pipe, RagRequest(question, params=self.params), guard, streaming=False))[-1]
+        return Reply(out.text, blocked=out.blocked, flagged=bool(guard.input and guard.input.flagged),
+                     abstained=bool(out.answer and out.answer.abstained), seconds=time.perf_counter() - t0,
+                     source_flags=len(out.answer.flags) if out.answer else 0)
 
 
 class RemoteTarget:

@@ -1,0 +1,235 @@
+"""The named checks that stand between the model's draft and the user.
+
+Each check is a small function with a name. It looks at one answer (and the
+text the model was shown), may settle it (abstain, or replace a pointer with
+a quote), and returns a :class:`Verdict` that is recorded on
+``answer.checks``, so ``--json`` and the server show which check fired and why.
+The pipeline runs :data:`CHECKS` in order and stops at the first verdict
+that settles the answer.
+
+=================  ===========================================================
+check              what it does
+=================  ===========================================================
+``retrieval``      (before generating) no chunk is similar enough: abstain
+``citations``      ``[n]`` naming a source that was not given is removed
+``declined``       the model said the sources hold no answer: abstain
+``pointer``        the answer only points (``[2]``): quote the top shown sentence
+``support``        too few of the answer's words are in what the model saw: abstain
+``quantity``       "how many" answered without a number the sources tie to the
+                   question: quote a sentence that has one, or abstain
+``attribution``    sentences without a citation get the source that supports them
+``schema``         (structured answers) the JSON parses and is valid for the schema
+=================  ===========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from . import grounding
+from .citations import CITATION
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .answer import Answer
+    from .config import RagConfig
+
+__all__ = ["Verdict", "CheckContext", "CHECKS", "STRUCTURED_CHECKS", "run_checks", "check_names", "NOT_FOUND"]
+
+NOT_FOUND = "Not found in these documents."
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One check's finding. ``passed`` False with ``settled`` means the check decided the answer."""
+
+    check: str
+    passed: bool
+    detail: str = ""
+    #: the abstention reason when this check made the answer abstain
+    reason: str | None = None
+    #: this verdict decided the answer; later checks do not run
+    settled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: (n, position, sentence, similarity to the query), best first
+Ranked = list[tuple[int, int, str, float]]
+
+
+@dataclass
+class CheckContext:
+    """What the checks of one answer may read and change."""
+
+    answer: "Answer"
+    shown: dict[int, str]
+    config: "RagConfig"
+    rank: Callable[[], Ranked]
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.shown.get(s.n, "") for s in self.answer.sources]
+
+    def abstain(self, reason: str) -> None:
+        a = self.answer
+        a.abstained, a.reason, a.text = True, reason, NOT_FOUND
+
+    def quote(self, quantity: bool) -> bool:
+        """Answer with the top-ranked shown sentence, cited; False when it does not qualify.
+
+        Only the top sentence of the same ranking that chose what the model saw
+        is a candidate: a lower-ranked sentence that merely holds a number is no
+        answer. For a quantity question it must give a number the question does
+        not already hold, and be about the question.
+        """
+        a = self.answer
+        visible = {n: " ".join(t.split()) for n, t in self.shown.items()}
+        top = next(((n, " ".join(t.split())) for n, _, t, _ in self.rank()
+                    if " ".join(t.split()) in visible.get(n, "")), None)
+        if top is None or (quantity and not (grounding.gives_quantity(top[1], a.question)
+                                             and grounding.about_question(top[1], a.question))):
+            return False
+        n, text = top
+        a.text = f"{text} [{n}]"
+        a.cited, a.attributed, a.extractive, a.support = [n], [], True, 1.0
+        return True
+
+
+def _citations(ctx: CheckContext) -> Verdict:
+    bad = ctx.answer.invalid_citations
+    if bad:
+        return Verdict("citations", False, "removed citation(s) to sources not given: "
+                       + ", ".join(f"[{n}]" for n in bad))
+    return Verdict("citations", True, f"cited {ctx.answer.cited or 'nothing'}")
+
+
+def _declined(ctx: CheckContext) -> Verdict:
+    a = ctx.answer
+    if not a.text:
+        ctx.abstain("model-declined")
+        return Verdict("declined", False, "the answer is empty", "model-declined", True)
+    if grounding.declines(a.text):
+        ctx.abstain("model-declined")
+        return Verdict("declined", False, "the model said the sources hold no answer", "model-declined", True)
+    return Verdict("declined", True)
+
+
+def _bare(a: "Answer") -> str:
+    return CITATION.sub(" ", a.text)
+
+
+def _pointer(ctx: CheckContext) -> Verdict:
+    a = ctx.answer
+    if not (a.cited and not grounding.content_words(_bare(a), exclude=a.question)):
+        return Verdict("pointer", True)
+    quantity = grounding.asks_quantity(a.question)
+    if ctx.quote(quantity):
+        return Verdict("pointer", False, "the answer only pointed at a source: quoted its top sentence", None, True)
+    reason = "no-quantity" if quantity else "unsupported"
+    ctx.abstain(reason)
+    return Verdict("pointer", False, "the answer only pointed at a source, and no shown sentence answers", reason, True)
+
+
+def _support(ctx: CheckContext) -> Verdict:
+    a = ctx.answer
+    a.support = grounding.support(_bare(a), ctx.texts, a.question)
+    need = ctx.config.min_support
+    if a.support is None:  # nothing beyond the question's own words
+        ctx.abstain("unsupported")
+        return Verdict("support", False, "the answer says nothing beyond the question's words", "unsupported", True)
+    if a.support < need:
+        ctx.abstain("unsupported")
+        return Verdict("support", False, f"support {a.support:.2f} < {need:.2f}", "unsupported", True)
+    return Verdict("support", True, f"support {a.support:.2f} >= {need:.2f}")
+
+
+def _quantity(ctx: CheckContext) -> Verdict:
+    a = ctx.answer
+    if not grounding.asks_quantity(a.question):
+        return Verdict("quantity", True, "not a quantity question")
+    sentences = [t for text in ctx.shown.values() for t in grounding.split_passage(text)]
+    if grounding.anchored_quantity(_bare(a), a.question, sentences):
+        return Verdict("quantity", True, "the answer's number stands in a shown sentence about the question")
+    if ctx.quote(True):
+        return Verdict("quantity", False, "no anchored number in the answer: quoted the top shown sentence", None, True)
+    ctx.abstain("no-quantity")
+    return Verdict("quantity", False, "the question asks for a number; the sources shown give none",
+                   "no-quantity", True)
+
+
+def _attribution(ctx: CheckContext) -> Verdict:
+    a = ctx.answer
+    texts = ctx.texts
+    parts, added = [], []
+    for sent in grounding.split_sentences(a.text):
+        if not CITATION.search(sent):
+            i = grounding.best_source(sent, texts, a.question, threshold=ctx.config.attribution)
+            if i is not None:
+                n = a.sources[i].n
+                stripped = sent.rstrip()
+                end = stripped[-1] if stripped and stripped[-1] in ".!?" else ""
+                sent = (stripped[:-1] if end else stripped) + f" [{n}]" + end
+                if n not in a.cited:
+                    a.cited.append(n)
+                if n not in a.attributed:
+                    a.attributed.append(n)
+                    added.append(n)
+        parts.append(sent)
+    a.text = " ".join(p.strip() for p in parts)
+    return Verdict("attribution", True, f"attributed uncited sentences to {added}" if added else "")
+
+
+def _schema(ctx: CheckContext) -> Verdict:
+    from ..errors import GenstackError
+    from ..prompts.structured import parse_json
+
+    a = ctx.answer
+    try:
+        a.data = parse_json(a.draft, a.schema)
+    except GenstackError as exc:
+        return Verdict("schema", False, str(exc), "invalid-json", True)
+    # what support and the citations are measured on: the JSON's string values
+    a.text = " ".join(_strings(a.data))
+    return Verdict("schema", True, "valid for the schema")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [str(value)] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
+CHECKS: tuple[tuple[str, Callable[[CheckContext], Verdict]], ...] = (
+    ("citations", _citations),
+    ("declined", _declined),
+    ("pointer", _pointer),
+    ("support", _support),
+    ("quantity", _quantity),
+    ("attribution", _attribution),
+)
+#: a structured (JSON Schema) answer: valid JSON whose values the sources support
+STRUCTURED_CHECKS: tuple[tuple[str, Callable[[CheckContext], Verdict]], ...] = (
+    ("schema", _schema),
+    ("support", _support),
+)
+
+
+def check_names(structured: bool = False) -> list[str]:
+    return ["retrieval"] + [n for n, _ in (STRUCTURED_CHECKS if structured else CHECKS)]
+
+
+def run_checks(ctx: CheckContext, checks=CHECKS) -> list[Verdict]:
+    """Run ``checks`` in order until one settles the answer; the verdicts, in order."""
+    out = []
+    for _, check in checks:
+        v = check(ctx)
+        out.append(v)
+        if v.settled:
+            break
+    return out

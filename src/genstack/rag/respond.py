@@ -1,0 +1,149 @@
+"""A request under the guard, from the model to the reader: the server's path, and the red team's.
+
+:func:`grounded` (an answer from the pipeline) and :func:`plain` (a chat
+completion) yield the text a client receives, piece by piece, and end with one
+:class:`Outcome`. ``genstack serve`` turns these items into SSE events or a
+JSON body; ``genstack redteam --local`` joins them. Both run this code, so a
+red-team figure measured in-process is a figure of the server's path.
+
+``streaming=True`` is a streamed response: every piece passes the output guard
+as it arrives, and a draft the checks reject is followed by
+:func:`~genstack.rag.answer.render_tail`. ``streaming=False`` is a plain
+response: the client gets the checked answer, guarded as a whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+from ..generation import Completion, Message, SamplingParams, Usage
+from .answer import Answer, render_tail
+
+__all__ = ["Outcome", "grounded", "plain", "TOKEN"]
+
+
+class _Token:
+    """Yielded by an unstreamed request for each piece the model produces: nothing is sent, but the
+    server times the first token, and a worker can be stopped between tokens (timeout, disconnect)."""
+
+    def __repr__(self) -> str:
+        return "TOKEN"
+
+
+TOKEN = _Token()
+
+
+@dataclass
+class Outcome:
+    """How one guarded request ended."""
+
+    #: everything the client received
+    text: str
+    finish_reason: str
+    answer: Answer | None = None
+    completion: Completion | None = None
+    #: why the output guard withheld the answer ("canary", "system-prompt"), if it did
+    blocked: str | None = None
+    usage: Usage | None = None
+    #: the exact prompt the model saw, and the decoding parameters used
+    prompt: str | None = None
+    params: dict[str, Any] | None = None
+
+
+def _blocked_text(released: bool) -> str:
+    from ..guard.output import BLOCKED
+
+    return ("\n" if released else "") + BLOCKED
+
+
+def grounded(pipeline, request, guard, *, streaming: bool = True) -> Iterator[str | Outcome]:
+    """A grounded answer to ``request`` (a :class:`~genstack.rag.pipeline.RagRequest`) under ``guard``
+    (a :class:`~genstack.guard.GuardSession` whose input check has passed)."""
+    run = pipeline.stream(request)
+    sent: list[str] = []
+    if streaming:
+        try:
+            for piece in run:
+                safe = guard.feed(piece)
+                if safe:
+                    sent.append(safe)
+                    yield safe
+                if guard.blocked:
+                    break
+        finally:
+            run.close()
+        if guard.blocked:
+            text = _blocked_text(bool(sent))
+            yield text
+            yield Outcome("".join(sent) + text, "content_filter", blocked=guard.blocked, prompt=run.prompt,
+                          params=run.params.to_dict())
+            return
+        rest = guard.finish()
+        answer = run.answer
+        assert answer is not None
+        checked = render_tail(answer)  # the retraction or quote that follows a rejected draft
+        tail = rest + (guard.finish(checked) if checked else "")
+        if tail:
+            sent.append(tail)
+            yield tail
+        text = "".join(sent)
+    else:
+        try:
+            for _ in run:
+                yield TOKEN
+        finally:
+            run.close()
+        answer = run.answer
+        assert answer is not None
+        text = guard.finish(answer.text)
+    finish = "content_filter" if guard.blocked else "stop"
+    yield Outcome(text, finish, answer=answer, blocked=guard.blocked, usage=answer.usage, prompt=answer.prompt,
+                  params=answer.params)
+
+
+def plain(model, messages: Sequence[Message], params: SamplingParams, guard, *, streaming: bool = True,
+          json_schema: dict | None = None, on_overflow: str = "error") -> Iterator[str | Outcome]:
+    """A chat completion of ``messages`` under ``guard``: canary and redaction in, guarded text out."""
+    ts = model.stream(messages=guard.prepare(messages), params=params, json_schema=json_schema,
+                      on_overflow=on_overflow)
+    sent: list[str] = []
+    try:
+        for piece in ts:
+            if not streaming:
+                yield TOKEN
+                continue
+            safe = guard.feed(piece)
+            if safe:
+                sent.append(safe)
+                yield safe
+            if guard.blocked:
+                break
+    finally:
+        ts.close()
+    if guard.blocked:
+        text = _blocked_text(bool(sent))
+        yield text
+        yield Outcome("".join(sent) + text, "content_filter", blocked=guard.blocked, prompt=ts.prompt,
+                      params=params.to_dict())
+        return
+    comp = ts.completion
+    if streaming:
+        tail = guard.finish()
+        if tail:
+            sent.append(tail)
+            yield tail
+        text = "".join(sent)
+    else:
+        text = guard.finish(comp.text)
+    finish = "content_filter" if guard.blocked else comp.finish_reason
+    yield Outcome(text, finish, completion=comp, blocked=guard.blocked, usage=comp.usage, prompt=ts.prompt,
+                  params=comp_params(params, comp))
+
+
+def comp_params(params: SamplingParams, comp: Completion) -> dict[str, Any]:
+    """The parameters as run: the seed the model actually used."""
+    d = params.to_dict()
+    if getattr(comp, "seed", None) is not None:
+        d["seed"] = comp.seed
+    return d
