@@ -8,7 +8,7 @@ embed with the same bundled all-MiniLM-L6-v2 (sentence-transformers, torch,
 2 threads, normalised; each side at its own default batch size: genstack 8,
 HuggingFaceEmbeddings 32) and store them persistently:
 
-* genstack: `genstack.ingest.ingest` (token-aware splitter, 200 tokens / 32
+* genstack: `genstack.ingestion.ingest` (token-aware splitter, 200 tokens / 32
   overlap, SQLite store);
 * LangChain: RecursiveCharacterTextSplitter (800 characters / 128 overlap,
   about the same size in tokens), HuggingFaceEmbeddings and Chroma.
@@ -60,7 +60,7 @@ def ndcg(rank_fn, limit):
 def run_genstack(tmp: Path, limit):
     from genstack import load_settings
     from genstack.documents import LoaderOptions
-    from genstack.ingest import ingest
+    from genstack.ingestion import ingest
     from genstack.retrieval import Retriever
 
     corpus = tmp / "corpus.jsonl"

@@ -31,7 +31,7 @@ def seed_collection(args):
     if args.data:
         return load_settings(data_dir=args.data), args.collection
     from genstack.documents import LoaderOptions
-    from genstack.ingest import ingest
+    from genstack.ingestion import ingest
 
     settings = load_settings(data_dir=Path(__file__).parent / "out" / "data")
     ingest([SCIFACT / "corpus.jsonl"], "scifact", settings=settings, loader_options=LoaderOptions())

@@ -57,7 +57,7 @@ def make_app(tmp_path, *, replies=None, responder=None, delay=0.0, guard=None, *
 
 def ingest_sample(settings, collection="docs"):
     from genstack.embeddings.fake import FakeEmbedder
-    from genstack.ingest import ingest
+    from genstack.ingestion import ingest
 
     return ingest([SAMPLE], collection, settings=settings, embedder=FakeEmbedder())
 

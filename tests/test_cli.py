@@ -10,7 +10,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_generate_json_with_fake_model(capsys):
-    code = run(["generate", "hi", "--model", "fake:hello there", "--greedy", "--json"])
+    code = run(["generate", "hi", "--model", "fake:hello there", "--greedy", "--json", "--system", ""])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["text"] == "hello there"
@@ -23,6 +23,22 @@ def test_generate_streams_text_and_shows_prompt_on_stderr(capsys):
     out, err = capsys.readouterr()
     assert out == "a b c\n"
     assert "<|system|>\nS\n<|user|>\nhi\n<|assistant|>" in err
+
+
+def test_generate_gives_chat_models_a_short_default_system_prompt(capsys, monkeypatch):
+    from genstack import load_settings
+
+    default = load_settings().system_prompt
+    assert default and "briefly" in default
+    assert run(["generate", "hi", "-m", "fake:a", "--show-prompt"]) == 0
+    assert f"<|system|>\n{default}\n<|user|>\nhi" in capsys.readouterr().err
+    assert run(["generate", "hi", "-m", "fake:a", "--show-prompt", "--system", ""]) == 0
+    assert "<|system|>" not in capsys.readouterr().err  # "" sends none
+    monkeypatch.setenv("GENSTACK_SYSTEM_PROMPT", "Be a pirate.")
+    assert run(["generate", "hi", "-m", "fake:a", "--show-prompt"]) == 0
+    assert "<|system|>\nBe a pirate.\n" in capsys.readouterr().err
+    assert run(["generate", "hi", "-m", "fake:a", "--raw", "--show-prompt"]) == 0
+    assert "pirate" not in capsys.readouterr().err  # raw prompts get nothing added
 
 
 def test_generate_raw_sends_the_prompt_verbatim(capsys):

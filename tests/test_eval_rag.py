@@ -31,7 +31,7 @@ def test_bad_dataset(tmp_path):
 
 def test_metrics_on_a_scripted_model(home, tmp_path):
     from genstack import load_settings
-    from genstack.ingest import ingest
+    from genstack.ingestion import ingest
     from genstack.models.fake import FakeChatModel
     from genstack.rag import Asker
     from genstack.evaluation.rag import RagItem

@@ -149,7 +149,7 @@ def test_hidden_html_text_is_dropped_and_flagged(tmp_path):
 def test_ingest_flags_instruction_chunks_and_hidden_text(tmp_path):
     from genstack import load_settings
     from genstack.embeddings.fake import FakeEmbedder
-    from genstack.ingest import ingest
+    from genstack.ingestion import ingest
     from genstack.stores import open_collection
 
     (tmp_path / "d").mkdir()

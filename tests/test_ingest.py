@@ -10,7 +10,7 @@ import pytest
 
 from genstack import GenstackError, load_settings
 from genstack.embeddings.fake import FakeEmbedder
-from genstack.ingest import ingest
+from genstack.ingestion import ingest
 from genstack.retrieval import Retriever
 from genstack.stores import open_collection
 
@@ -152,7 +152,7 @@ def test_sigkill_mid_ingest_leaves_a_consistent_store_and_rerun_completes(tmp_pa
         import sys, time
         from genstack import load_settings
         from genstack.embeddings.fake import FakeEmbedder
-        from genstack.ingest import ingest
+        from genstack.ingestion import ingest
 
         class Slow(FakeEmbedder):
             def embed(self, texts):
@@ -166,7 +166,7 @@ def test_sigkill_mid_ingest_leaves_a_consistent_store_and_rerun_completes(tmp_pa
         ingest([{str(docs)!r}], "k", settings=load_settings(data_dir={str(data)!r}), embedder=Slow(),
                chunk_size=16, overlap=0, progress=progress)
     """)
-    import genstack.ingest as gi
+    import genstack.ingestion as gi
 
     env = dict(os.environ)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)

@@ -140,7 +140,7 @@ def test_auto_policy_reencodes_q4_1_to_q8_0(smol):
 def test_a_script_that_loads_the_model_exits_without_a_traceback(home, tmp_path):
     (tmp_path / "ferry.md").write_text("The ferry leaves the harbour at 08:15 every day.")
     code = ("import sys\n"
-            "from genstack.ingest import ingest\n"
+            "from genstack.ingestion import ingest\n"
             "from genstack.rag import Asker\n"
             "ingest([sys.argv[1]], 'kb')\n"
             "a = Asker('kb', min_similarity=0)\n"  # a global holding the model until interpreter exit
@@ -148,3 +148,14 @@ def test_a_script_that_loads_the_model_exits_without_a_traceback(home, tmp_path)
     p = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0 and p.stdout.strip(), p.stderr
     assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr
+
+
+def test_first_impression_names_paris():
+    """The first line make demo prints: generate on the bundled chat model, with its default system prompt."""
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "genstack", "generate", "What is the capital of France?", "--greedy",
+                        "--max-tokens", "32"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "Paris" in p.stdout

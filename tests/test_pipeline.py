@@ -7,7 +7,7 @@ import pytest
 from genstack import load_settings
 from genstack.errors import GenstackError, InvalidParameter
 from genstack.generation import Message, SamplingParams
-from genstack.ingest import ingest
+from genstack.ingestion import ingest
 from genstack.models.fake import FakeChatModel
 from genstack.rag import NOT_FOUND, Pipeline, RagConfig, RagRequest, render_tail
 from genstack.rag.checks import CHECKS, check_names

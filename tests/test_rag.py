@@ -4,7 +4,7 @@ import pytest
 
 from genstack import load_settings
 from genstack.errors import ContextLengthExceeded, GenstackError, InvalidParameter
-from genstack.ingest import ingest
+from genstack.ingestion import ingest
 from genstack.models.fake import FakeChatModel
 from genstack.rag import NOT_FOUND, Asker
 

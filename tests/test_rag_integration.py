@@ -49,7 +49,7 @@ def test_extract_with_the_real_model(smol):
 def sample(tmp_path_factory):
     from genstack import load_settings
     from genstack.evaluation.rag import sample_corpus
-    from genstack.ingest import ingest
+    from genstack.ingestion import ingest
 
     settings = load_settings(data_dir=tmp_path_factory.mktemp("rag"))
     ingest([sample_corpus()], "sample", settings=settings)

@@ -7,7 +7,7 @@ import pytest
 from genstack import load_settings
 from genstack.errors import GenstackError, InvalidParameter
 from genstack.generation import Message
-from genstack.ingest import ingest
+from genstack.ingestion import ingest
 from genstack.models.fake import FakeChatModel
 from genstack.rag import Asker, ChatSession, SessionStore, rewrite_query
 from genstack.rag.sessions import MIGRATIONS

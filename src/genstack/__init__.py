@@ -1,8 +1,12 @@
 """genstack: the generative-AI stack that runs on your own machine.
 
 The public API is what ``__all__`` lists; everything else is private and may
-change. Imports are cheap: models load on first use.
+change. Imports are cheap: the names of the higher layers (ingest, search,
+ask, chat, summaries, tasks, evaluation) load on first use, and models load on
+their first request.
 """
+
+import importlib as _importlib
 
 
 from .config import Settings, load_settings
@@ -21,6 +25,60 @@ from .models.memory import MemoryEstimate, estimate_memory
 from .models.registry import REGISTRY, ModelSpec, get_model
 
 __version__ = "0.1.0"
+
+#: names loaded on first use: {name: (module, attribute)}
+_LAZY = {
+    # documents in: load, split, embed, store
+    "ingest": ("genstack.ingestion", "ingest"),
+    "IngestReport": ("genstack.ingestion", "IngestReport"),
+    "get_embedder": ("genstack.embeddings", "get_embedder"),
+    "Embedder": ("genstack.embeddings.base", "Embedder"),
+    "open_collection": ("genstack.stores.collections", "open_collection"),
+    "list_collections": ("genstack.stores.collections", "list_collections"),
+    "delete_collection": ("genstack.stores.collections", "delete_collection"),
+    "VectorStore": ("genstack.stores.base", "VectorStore"),
+    # search
+    "search": ("genstack.retrieval", "search"),
+    "Retriever": ("genstack.retrieval", "Retriever"),
+    # grounded answers, chat, summaries, classic tasks
+    "ask": ("genstack.rag.pipeline", "ask"),
+    "Asker": ("genstack.rag.pipeline", "Asker"),
+    "Pipeline": ("genstack.rag.pipeline", "Pipeline"),
+    "RagConfig": ("genstack.rag.config", "RagConfig"),
+    "RagRequest": ("genstack.rag.pipeline", "RagRequest"),
+    "Answer": ("genstack.rag.answer", "Answer"),
+    "ChatSession": ("genstack.rag.chat", "ChatSession"),
+    "summarize": ("genstack.rag.summaries", "summarize"),
+    "sentiment": ("genstack.rag.tasks", "sentiment"),
+    "classify": ("genstack.rag.tasks", "classify"),
+    "extract": ("genstack.rag.tasks", "extract"),
+    "translate": ("genstack.rag.tasks", "translate"),
+    # evaluation
+    "evaluate_rag": ("genstack.evaluation.rag", "evaluate_rag"),
+    "load_rag_dataset": ("genstack.evaluation.rag", "load_rag_dataset"),
+    "evaluate_task": ("genstack.evaluation.bench", "evaluate_task"),
+    "evaluate_beir": ("genstack.evaluation.retrieval", "evaluate_beir"),
+    "perplexity": ("genstack.evaluation.perplexity", "perplexity"),
+    "compute_metric": ("genstack.evaluation.metrics", "compute"),
+    # safety and capabilities
+    "GuardPolicy": ("genstack.guard.policy", "GuardPolicy"),
+    "capabilities": ("genstack.models.capabilities", "capabilities"),
+    "UnsupportedCapability": ("genstack.models.capabilities", "UnsupportedCapability"),
+}
+
+
+def __getattr__(name: str):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'genstack' has no attribute {name!r}") from None
+    value = getattr(_importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "__version__",
@@ -42,6 +100,16 @@ __all__ = [
     "ModelSpec",
     "estimate_memory",
     "MemoryEstimate",
+    # documents, collections, search
+    "ingest", "IngestReport", "get_embedder", "Embedder", "open_collection", "list_collections",
+    "delete_collection", "VectorStore", "search", "Retriever",
+    # grounded answers, chat, summaries, tasks
+    "ask", "Asker", "Pipeline", "RagConfig", "RagRequest", "Answer", "ChatSession", "summarize",
+    "sentiment", "classify", "extract", "translate",
+    # evaluation
+    "evaluate_rag", "load_rag_dataset", "evaluate_task", "evaluate_beir", "perplexity", "compute_metric",
+    # safety and capabilities
+    "GuardPolicy", "capabilities", "UnsupportedCapability",
     # errors
     "GenstackError",
     "InvalidParameter",

@@ -11,7 +11,9 @@ from . import _common
 
 # Options shared by generate and chat (Typer reads them from the signatures).
 MODEL = typer.Option(None, "--model", "-m", help="Registry name or path to a .gguf file. [default: smollm2-135m-instruct]")
-SYSTEM = typer.Option(None, "--system", "-s", help="System prompt.")
+SYSTEM = typer.Option(None, "--system", "-s", help="System prompt for a chat model; \"\" sends none. "
+                      "[default: the system_prompt setting, \"You are a helpful assistant. Answer the question "
+                      "directly and briefly.\"; --show-prompt shows it]")
 TEMPERATURE = typer.Option(0.7, "--temperature", "-t", help="Sampling temperature; 0 is greedy.")
 TOP_K = typer.Option(40, "--top-k", help="Sample from the k most likely tokens (0 = all).")
 TOP_P = typer.Option(0.95, "--top-p", help="Nucleus sampling: smallest set with this much probability, in (0, 1].")
@@ -48,3 +50,10 @@ def _show_prompt(text: str) -> None:
     err = sys.stderr
     err.write("----- prompt -----\n" + text + ("" if text.endswith("\n") else "\n") + "------------------\n")
     err.flush()
+
+
+def _system(system: Optional[str], chat: bool) -> Optional[str]:
+    """The system prompt to send: --system as given ("" for none), else the setting, for chat models only."""
+    if system is not None:
+        return system or None
+    return (_common.settings().system_prompt or None) if chat else None

@@ -20,7 +20,7 @@ def demo(
 ) -> None:
     """Ingest the sample corpus, then ask three questions (one the documents cannot answer)."""
     from ..evaluation.rag import sample_corpus
-    from ..ingest import ingest
+    from ..ingestion import ingest
     from ..rag.pipeline import Asker
     from .rag_cmd import _print_sources
 

@@ -62,7 +62,7 @@ def rag(
     settings = _common.settings()
     items = load_rag_dataset(dataset)
     if collection is None:
-        from ..ingest import ingest
+        from ..ingestion import ingest
 
         collection = "sample"
         ingest([sample_corpus()], collection, settings=settings)

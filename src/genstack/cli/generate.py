@@ -9,7 +9,7 @@ import typer
 
 from . import _common
 from ._options import GREEDY, MAX_TOKENS, MIN_P, MODEL, N_CTX, REPEAT, SEED, STOP, SYSTEM, TEMPERATURE, TOP_K, TOP_P
-from ._options import _load, _params, _show_prompt
+from ._options import _load, _params, _show_prompt, _system
 
 
 def generate(
@@ -53,6 +53,7 @@ def generate(
     chat = getattr(m, "is_chat", True) and not raw
     if system and not chat:
         raise InvalidParameter("--system needs a chat model and cannot be combined with --raw")
+    system = _system(system, chat)
     if chat:
         msgs = ([Message("system", system)] if system else []) + [Message("user", prompt)]
         stream = m.stream(messages=msgs, params=params, json_schema=schema)
@@ -139,7 +140,8 @@ def chat(
             from ..errors import InvalidParameter
 
             raise InvalidParameter(f"session {sess.id} is a chat over collection {sess.collection!r}; add --collection {sess.collection}")
-    repl = ChatRepl(_load(model, n_ctx), params, system=system, show_prompt=show_prompt, store=store, session=sess)
+    m = _load(model, n_ctx)
+    repl = ChatRepl(m, params, system=_system(system, getattr(m, "is_chat", True)), show_prompt=show_prompt, store=store, session=sess)
     raise typer.Exit(repl.run(sys.stdin, sys.stdout))
 
 

@@ -45,7 +45,7 @@ def ingest(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..documents import LoaderOptions
-    from ..ingest import ingest as run_ingest
+    from ..ingestion import ingest as run_ingest
     from ..stores.collections import check_name
 
     check_name(collection)

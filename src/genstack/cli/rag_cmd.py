@@ -142,7 +142,7 @@ def summarize(
 ) -> None:
     """Summarize a document or a collection by map-reduce; every step fits the window."""
     from ..errors import InvalidParameter
-    from ..rag.summarize import STYLES, summarize as run
+    from ..rag.summaries import STYLES, summarize as run
 
     if (path is None) == (collection is None):
         raise InvalidParameter("give a file to summarize or --collection NAME (one of the two)")

@@ -72,7 +72,7 @@ def load_html(path: Path, opts: LoaderOptions) -> list[Document]:
     tree = HTMLParser(raw)
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node else ""
-    from ..guard.hidden import hidden_nodes
+    from .hidden import hidden_nodes
 
     hidden: list[tuple[str, str]] = []  # (reason, text) of what a reader would not see
     for node, reason in hidden_nodes(tree):

@@ -33,6 +33,7 @@ class PerplexityResult:
 
 
 def perplexity(text: str, model, *, context: int | None = None, stride: int | None = None) -> PerplexityResult:
+    """Token perplexity of ``text`` with a sliding window of ``context`` tokens every ``stride``."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidParameter("the text is empty")
     from ..models.capabilities import require

@@ -55,6 +55,7 @@ class RagItem:
 
 
 def load_rag_dataset(path: str | Path | None = None) -> list[RagItem]:
+    """Questions from a JSONL file (``question``, ``source``, ``facts``), or the built-in 44 for the sample corpus."""
     if path is None:
         text = (resources.files("genstack") / "data" / "rag_eval.jsonl").read_text(encoding="utf-8")
         where = "built-in rag_eval.jsonl"

@@ -112,8 +112,9 @@ def evaluate_beir(
     depth: int = 100,
     progress=None,
 ) -> dict:
+    """nDCG@10, Recall@10, Recall@100 and MRR@10 on a BEIR folder; its corpus is ingested into a collection."""
     from ..documents import LoaderOptions
-    from ..ingest import ingest
+    from ..ingestion import ingest
     from ..retrieval import MODES, Retriever
 
     for m in modes:

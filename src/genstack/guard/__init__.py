@@ -1,5 +1,6 @@
 """Guardrails (OWASP Top 10 for LLM applications): injection detection, PII and
-secret redaction, the system-prompt canary, hidden-text detection. See
+secret redaction, the system-prompt canary (hidden-text detection lives with the loaders,
+in genstack.documents.hidden). See
 docs/security.md for the map from each OWASP item to its code and tests."""
 
 from .canary import Canary

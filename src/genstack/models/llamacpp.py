@@ -17,6 +17,7 @@ import codecs
 import os
 import threading
 import weakref
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -316,7 +317,6 @@ class LlamaCppModel(Model):
         a context is shared by all its choices.
         """
         import numpy as np
-        import llama_cpp
 
         ctx_tokens = self.tokenize(prompt)
         if not ctx_tokens:
@@ -340,28 +340,12 @@ class LlamaCppModel(Model):
                 greedy = int(np.argmax(first)) == toks[0]
                 if len(toks) > 1:
                     # feed all but the last token in one batch, with logits for every position
-                    batch = llama_cpp.llama_batch_init(len(toks) - 1, 0, 1)
-                    try:
-                        batch.n_tokens = len(toks) - 1
-                        for j, t in enumerate(toks[:-1]):
-                            batch.token[j] = t
-                            batch.pos[j] = base + j
-                            batch.seq_id[j][0] = 0
-                            batch.n_seq_id[j] = 1
-                            batch.logits[j] = True
-                        llm._ctx.kv_cache_seq_rm(-1, base, -1)
-                        rc = llama_cpp.llama_decode(llm._ctx.ctx, batch)
-                        if rc != 0:
-                            raise GenstackError(f"llama_decode failed ({rc})")
+                    llm._ctx.kv_cache_seq_rm(-1, base, -1)
+                    with _decoded(llm, toks[:-1], base, lambda j: True):
                         for j in range(1, len(toks)):
-                            ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, j - 1)
-                            logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).astype(np.float64)
-                            m = logits.max()
-                            lp = logits - (m + np.log(np.exp(logits - m).sum()))
-                            total += float(lp[toks[j]])
+                            logits = _logits(llm, j - 1, n_vocab)
+                            total += float(_log_softmax(logits)[toks[j]])
                             greedy = greedy and int(np.argmax(logits)) == toks[j]
-                    finally:
-                        llama_cpp.llama_batch_free(batch)
                 out.append((total, greedy))
             llm._ctx.kv_cache_seq_rm(-1, base, -1)
             llm.reset()
@@ -373,9 +357,6 @@ class LlamaCppModel(Model):
         One fresh evaluation of the sequence (it must fit the window), in
         batches of ``n_batch``, with logits kept only where they are needed.
         """
-        import numpy as np
-        import llama_cpp
-
         if len(tokens) > self._n_ctx:
             raise InvalidParameter(f"{len(tokens)} tokens do not fit the {self._n_ctx}-token window")
         llm = self.llama
@@ -387,37 +368,54 @@ class LlamaCppModel(Model):
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)
             for start in range(0, len(tokens) - 1, step):
                 chunk = tokens[start:min(len(tokens) - 1, start + step)]
-                batch = llama_cpp.llama_batch_init(len(chunk), 0, 1)
-                try:
-                    batch.n_tokens = len(chunk)
-                    for j, t in enumerate(chunk):
-                        batch.token[j] = t
-                        batch.pos[j] = start + j
-                        batch.seq_id[j][0] = 0
-                        batch.n_seq_id[j] = 1
-                        batch.logits[j] = (start + j + 1) >= score_from
-                    if llama_cpp.llama_decode(llm._ctx.ctx, batch) != 0:
-                        raise GenstackError("llama_decode failed")
+                with _decoded(llm, chunk, start, lambda j, _s=start: (_s + j + 1) >= score_from):
                     for j in range(len(chunk)):
                         nxt = start + j + 1
-                        if nxt < score_from:
-                            continue
-                        ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, j)
-                        logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).astype(np.float64)
-                        m = logits.max()
-                        out.append(float(logits[tokens[nxt]] - (m + np.log(np.exp(logits - m).sum()))))
-                finally:
-                    llama_cpp.llama_batch_free(batch)
+                        if nxt >= score_from:
+                            out.append(float(_log_softmax(_logits(llm, j, n_vocab))[tokens[nxt]]))
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)
             llm.reset()
         return out
 
     def _last_logprobs(self):
-        import numpy as np
-        import llama_cpp
-
         llm = self.llama
-        ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
-        logits = np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).astype(np.float64)
-        m = logits.max()
-        return logits - (m + np.log(np.exp(logits - m).sum()))
+        return _log_softmax(_logits(llm, -1, llm.n_vocab()))
+
+
+def _logits(llm, i: int, n_vocab: int):
+    """The logits of batch position ``i`` (-1: the last), as float64."""
+    import numpy as np
+    import llama_cpp
+
+    ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, i)
+    return np.ctypeslib.as_array(ptr, shape=(n_vocab,)).astype(np.float64)
+
+
+def _log_softmax(logits):
+    import numpy as np
+
+    m = logits.max()
+    return logits - (m + np.log(np.exp(logits - m).sum()))
+
+
+@contextmanager
+def _decoded(llm, tokens: Sequence[int], start: int, wants_logits):
+    """Decode ``tokens`` at positions ``start…`` of sequence 0 in one llama_batch (logits where
+    ``wants_logits(j)``); read them inside the block, the batch is freed after."""
+    import llama_cpp
+
+    batch = llama_cpp.llama_batch_init(len(tokens), 0, 1)
+    try:
+        batch.n_tokens = len(tokens)
+        for j, t in enumerate(tokens):
+            batch.token[j] = t
+            batch.pos[j] = start + j
+            batch.seq_id[j][0] = 0
+            batch.n_seq_id[j] = 1
+            batch.logits[j] = bool(wants_logits(j))
+        rc = llama_cpp.llama_decode(llm._ctx.ctx, batch)
+        if rc != 0:
+            raise GenstackError(f"llama_decode failed ({rc})")
+        yield
+    finally:
+        llama_cpp.llama_batch_free(batch)

@@ -18,7 +18,7 @@ _WHERE = {
     "grounded": "respond", "plain": "respond", "Outcome": "respond",
     "check_citations": "citations", "CitationCheck": "citations", "CitationFilter": "citations",
     "ChatSession": "chat", "SessionStore": "sessions", "Session": "sessions",
-    "summarize": "summarize", "Summary": "summarize", "STYLES": "summarize",
+    "summarize": "summaries", "Summary": "summaries", "STYLES": "summaries",
     "sentiment": "tasks", "classify": "tasks", "extract": "tasks", "translate": "tasks", "Label": "tasks",
 }
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings, load_settings
-from ..errors import ContextLengthExceeded, GenstackError
+from ..errors import GenstackError
 from .config import ServerConfig
 from .engine import Engine
-from .errors import APIError, error_body
+from .errors import APIError, error_body, error_response
 from .limits import BodySizeLimit, RateLimiter
 from .metrics import Metrics, ObservabilityMiddleware
 
@@ -230,21 +230,6 @@ _UI_HEADERS = {
 }
 
 
-def error_response(exc: Exception) -> APIError:
-    """Map a genstack error to an HTTP error."""
-    if isinstance(exc, APIError):
-        return exc
-    if isinstance(exc, ContextLengthExceeded):
-        return APIError(400, str(exc), code="context_length_exceeded")
-    from ..stores.collections import CollectionNotFound
-
-    if isinstance(exc, CollectionNotFound):
-        return APIError(404, str(exc), code="collection_not_found")
-    if isinstance(exc, GenstackError):
-        return APIError(400, str(exc))
-    return APIError(500, f"internal error ({type(exc).__name__}); see the server log")
-
-
 def _version() -> str:
     from .. import __version__
 
@@ -255,7 +240,3 @@ def app_from_env():
     """The app factory uvicorn's workers call (``--workers N``): config comes as JSON in the environment."""
     config = ServerConfig.from_json(os.environ["GENSTACK_SERVER_CONFIG"])
     return create_app(load_settings(), config)
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

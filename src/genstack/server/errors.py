@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["APIError", "error_body"]
+__all__ = ["APIError", "error_body", "error_response"]
 
 _TYPES = {
     400: "invalid_request_error",
@@ -38,3 +38,19 @@ def error_body(status: int, message: str, *, code: str | None = None, param: str
     return {"error": {"message": message, "type": _TYPES.get(status, "server_error" if status >= 500 else
                                                                  "invalid_request_error"),
                       "param": param, "code": code}}
+
+
+def error_response(exc: Exception) -> APIError:
+    """Map a genstack error to an HTTP error."""
+    from ..errors import ContextLengthExceeded, GenstackError
+    from ..stores.collections import CollectionNotFound
+
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, ContextLengthExceeded):
+        return APIError(400, str(exc), code="context_length_exceeded")
+    if isinstance(exc, CollectionNotFound):
+        return APIError(404, str(exc), code="collection_not_found")
+    if isinstance(exc, GenstackError):
+        return APIError(400, str(exc))
+    return APIError(500, f"internal error ({type(exc).__name__}); see the server log")

@@ -204,7 +204,7 @@ async def upload(name: str, request: Request):
                 job["embedded"] += data.get("chunks", 0)
 
     def work():
-        from ..ingest import ingest
+        from ..ingestion import ingest
 
         job["status"] = "running"
         try:

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from .errors import APIError
+from .errors import APIError, error_response
 from .openai_api import (
     chunk,
     completion_id,
@@ -78,8 +78,6 @@ async def _started(agen: AsyncIterator[Any]) -> AsyncIterator[Any]:
     except StopAsyncIteration:
         first = _NOTHING
     except BaseException as exc:
-        from .app import error_response
-
         await agen.aclose()
         raise error_response(exc) from None
 
@@ -133,8 +131,6 @@ def _sse_response(events: AsyncIterator[bytes], finish) -> StreamingResponse:
             status = 200
             yield DONE
         except Exception as exc:
-            from .app import error_response
-
             err = error_response(exc)
             status = err.status
             yield sse(err.body())

@@ -56,6 +56,8 @@ class Hit:
 
 @runtime_checkable
 class VectorStore(Protocol):
+    """The chunks of one collection: atomic per-source writes, dense and BM25 search, filters."""
+
     #: the embedder the collection was built with, and its vectors' dimension (None until known)
     embedder: str | None
     dim: int | None

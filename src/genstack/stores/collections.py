@@ -122,6 +122,7 @@ def open_collection(name: str, settings: Settings | None = None, *, create: bool
 
 
 def list_collections(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every collection: name, store backend, chunks, sources, embedder, dimension and bytes on disk."""
     settings = settings or load_settings()
     root = _root(settings)
     out = []
@@ -151,6 +152,7 @@ def list_collections(settings: Settings | None = None) -> list[dict[str, Any]]:
 
 
 def delete_collection(name: str, settings: Settings | None = None) -> None:
+    """Delete a collection and all its data (its tables too, when they live under ``lancedb_uri``)."""
     settings = settings or load_settings()
     folder = collection_dir(name, settings)
     kind = collection_store(folder)

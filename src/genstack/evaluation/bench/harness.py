@@ -46,6 +46,8 @@ def mc2_score(logprobs: Sequence[float], labels: Sequence[int]) -> float:
 def evaluate_task(model: Model, task: Task, *, limit: int | None = None, shots: int = 0, seed: int = 1234,
                   data_dir: Path | None = None, examples: list[Example] | None = None,
                   progress: Callable[[int, int], None] | None = None) -> dict:
+    """Score ``model`` on a multiple-choice ``task`` by log-likelihood (lm-evaluation-harness's acc and
+    acc_norm); few-shot examples are drawn with ``seed`` and never include the question asked."""
     if limit is not None and (isinstance(limit, bool) or limit < 1):
         raise InvalidParameter(f"--limit must be a positive integer, got {limit!r}")
     if isinstance(shots, bool) or shots < 0:
