@@ -17,6 +17,51 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class serve_process:
+    """``genstack serve ARGS`` as a real process with ``home`` as its genstack home (the sample corpus
+    ingested as ``docs`` first unless ``ingest=False``); the context value is the base URL."""
+
+    def __init__(self, home: Path, *args: str, ingest: bool = True, start_timeout: float = 60):
+        self.home, self.args, self.ingest, self.start_timeout = Path(home), args, ingest, start_timeout
+
+    def __enter__(self) -> str:
+        import os
+        import subprocess
+        import sys
+        import urllib.request
+
+        env = {**os.environ, "GENSTACK_HOME": str(self.home), "HF_HUB_OFFLINE": "1"}
+        if self.ingest:
+            subprocess.run([sys.executable, "-m", "genstack", "ingest", str(SAMPLE), "--collection", "docs"],
+                           env=env, check=True, capture_output=True)
+        port = free_port()
+        self.log = open(self.home / "serve.log", "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "genstack", "serve", "--port", str(port), *self.args],
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + self.start_timeout
+        while True:
+            try:
+                urllib.request.urlopen(url + "/api/config", timeout=2).read()
+                return url
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    self.proc.kill()
+                    raise RuntimeError("genstack serve did not start:\n" + (self.home / "serve.log").read_text()[-2000:])
+                time.sleep(0.2)
+
+    def __exit__(self, *exc) -> None:
+        import signal
+        import subprocess
+
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
 def grounded_reply(request) -> str:
     """A scripted 'model' that answers with the first sentence of source [1] and cites it."""
     text = request.messages[-1].content if request.messages else request.prompt

@@ -46,42 +46,11 @@ def smol():
 def live_server(tmp_path_factory):
     """`genstack serve` as a real process on the bundled models, with the sample corpus
     ingested as collection ``docs``. Yields the base URL; stopped with SIGTERM at the end."""
-    import signal
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from tests._server import SAMPLE, free_port
+    from tests._server import serve_process
 
     home = tmp_path_factory.mktemp("serve-home")
-    env = {**os.environ, "GENSTACK_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    subprocess.run([sys.executable, "-m", "genstack", "ingest", str(SAMPLE), "--collection", "docs"],
-                   env=env, check=True, capture_output=True)
-    port = free_port()
-    log = open(home / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "genstack", "serve", "--port", str(port), "--rate-limit", "0"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/api/config", timeout=2).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise RuntimeError("genstack serve did not start:\n" + (home / "serve.log").read_text()[-2000:])
-            time.sleep(0.2)
-    try:
+    with serve_process(home, "--rate-limit", "0") as url:
         yield ServerURL(url, home)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 class ServerURL(str):

@@ -40,6 +40,28 @@ def test_ask_abstains_with_closest_sources(kb, capsys):
     assert out.startswith("Not found in these documents.") and "Closest sources" in out
 
 
+def test_ask_ends_a_rejected_draft_with_the_servers_retraction(kb, capsys):
+    from genstack.rag.answer import RETRACTED
+
+    assert run(["ask", "When does the ferry to Isle Brann leave?", "-c", "kb", "--model",
+                "fake:Purple elephants dance on Saturn [1].", "--min-similarity", "0.05"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Purple elephants") and f"\n\n{RETRACTED} Not found in these documents.\n" in out
+    assert "→" not in out and "check support" in err  # one wording, and which check decided
+
+
+def test_ask_json_schema_goes_through_the_pipeline(kb, tmp_path, capsys):
+    schema = tmp_path / "s.json"
+    schema.write_text('{"type": "object", "properties": {"time": {"type": "string"}}, "required": ["time"]}')
+    assert run(["ask", "When does the ferry to Isle Brann leave?", "-c", "kb", "--model", 'fake:{"time": "08:15"}',
+                "--min-similarity", "0.05", "--json-schema", str(schema)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"time": "08:15"}
+    code = run(["ask", "When does the ferry to Isle Brann leave?", "-c", "kb", "--model",
+                'fake:{"time": "noon on Saturn"}', "--min-similarity", "0.05", "--json-schema", str(schema)])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == "" and err.startswith("error: not found in these documents (unsupported")
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["ask", "  ", "-c", "kb"], "the question is empty"),
     (["ask", "q", "-c", "nope", "--model", "fake"], "no collection"),

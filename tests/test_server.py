@@ -244,6 +244,8 @@ def test_rag_retracts_an_unsupported_answer_and_404s_unknown_collections(tmp_pat
         body = c.post("/v1/chat/completions", json={**q, "temperature": 0}).json()
         assert body["genstack"]["abstained"] is True and body["genstack"]["reason"] == "unsupported"
         assert body["choices"][0]["message"]["content"] == "Not found in these documents."
+        settled = body["genstack"]["checks"][-1]  # which check fired, and why
+        assert settled["check"] == "support" and settled["settled"] and not settled["passed"]
         events = sse_events(c.post("/v1/chat/completions", json={**q, "stream": True}).text)
         streamed = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1] if e["choices"])
         # the draft went out as it was generated; the retraction follows it in the same stream

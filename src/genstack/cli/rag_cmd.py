@@ -121,6 +121,9 @@ def ask(
             return
         ans = write_answer(stream, sys.stdout, show_prompt=show_prompt)
         err = _common.console(stderr=True)
+        settled = next((v for v in reversed(ans.checks) if v.settled), None)
+        if settled is not None:  # which check decided, and why
+            err.print(f"[dim](check {settled.check}: {settled.detail})[/]", highlight=False)
         if ans.invalid_citations:
             err.print(f"[yellow]removed citation(s) to sources that were not given: "
                       f"{', '.join(f'[{n}]' for n in ans.invalid_citations)}[/]")

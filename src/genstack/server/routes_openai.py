@@ -203,6 +203,7 @@ def _citations(answer) -> list[dict]:
 def _rag_extra(answer) -> dict:
     return {"answer": answer.text, "abstained": answer.abstained, "reason": answer.reason, "extractive": answer.extractive,
             "query": answer.query, "similarity": round(float(answer.similarity), 4), "flags": answer.flags,
+            "checks": [v.to_dict() for v in answer.checks],
             "timings": {k: round(v, 4) for k, v in answer.timings.items()}}
 
 

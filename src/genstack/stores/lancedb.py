@@ -109,8 +109,12 @@ class LanceDBStore:
         self.auto_index, self.nprobes, self.refine_factor = auto_index, nprobes, refine_factor
         if not read_only and "://" not in self.uri:
             Path(self.uri).mkdir(parents=True, exist_ok=True)
+        from datetime import timedelta
+
         try:
-            self.db = lancedb.connect(self.uri)
+            # writes of other processes (an ingest beside a server) become visible within a second;
+            # this store's own writes at once
+            self.db = lancedb.connect(self.uri, read_consistency_interval=timedelta(seconds=1))
         except Exception as exc:  # noqa: BLE001 - any connection failure is one line
             raise GenstackError(f"cannot open the LanceDB store at {self.uri}: {exc}") from None
         self._lock = threading.RLock()
@@ -219,7 +223,16 @@ class LanceDBStore:
             raise InvalidParameter("replace_source: every record must belong to the source being replaced")
         with self._lock:
             self._check(records)
-            self._merge(self._rows(records) + [self._source_row(source, source_hash, len(records))], source)
+            rows = self._rows(records) + [self._source_row(source, source_hash, len(records))]
+            if self._tbl is None or self._tbl.count_rows(f"source = {_lit(source)}") == 0:
+                # a new source (most of an ingest): one append commit, no join against the table.
+                # Chunk ids are unique across sources (genstack derives them from the source path).
+                import pyarrow as pa
+
+                self._table().add(pa.Table.from_pylist(rows, schema=self._schema()))
+                self._writes += 1
+            else:
+                self._merge(rows, source)
 
     def upsert(self, records: Sequence[Record]) -> None:
         if not records:
@@ -277,13 +290,14 @@ class LanceDBStore:
         if tbl is None:
             return {"version": -1, "ids": np.array([], dtype=object), "sources": np.array([], dtype=object),
                     "chunk": np.zeros(0, dtype=bool), "hashes": {}, "content": np.array([], dtype=object),
+                    "rowids": np.zeros(0, dtype=np.uint64),
                     "matrix": np.zeros((0, self.dim or 0), dtype=np.float32), "meta_raw": [], "meta": None,
                     "info": []}
-        tbl.checkout_latest()
         version = tbl.version
         if self._cache is None or self._cache["version"] != version:
-            a = tbl.search().select(["id", "source", "kind", "metadata", "content_hash", "source_hash", "n_chunks",
-                                     "updated", "vector"]).limit(None).to_arrow()
+            a = tbl.search().with_row_id(True).select(
+                ["id", "source", "kind", "metadata", "content_hash", "source_hash", "n_chunks", "updated",
+                 "vector"]).limit(None).to_arrow()
             kinds = np.asarray(a.column("kind").to_pylist(), dtype=object)
             chunk = kinds == "chunk"
             ids = np.asarray(a.column("id").to_pylist(), dtype=object)
@@ -296,6 +310,7 @@ class LanceDBStore:
                 a.column("updated").to_pylist()) if k == "source"]
             self._cache = {
                 "version": version, "ids": ids[chunk], "sources": sources[chunk], "chunk": chunk,
+                "rowids": np.asarray(a.column("_rowid").to_pylist(), dtype=np.uint64)[chunk],
                 "content": np.asarray(a.column("content_hash").to_pylist(), dtype=object)[chunk],
                 "matrix": np.ascontiguousarray(mat[chunk]),
                 "meta_raw": [m for m, c in zip(a.column("metadata").to_pylist(), chunk) if c], "meta": None,
@@ -341,15 +356,24 @@ class LanceDBStore:
         mask = self._mask(snap, filters)
         return len(snap["ids"]) if mask is None else int(mask.sum())
 
-    def _fetch(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def _fetch(self, ids: Sequence[str], rowids: Sequence[int] | None = None) -> dict[str, dict[str, Any]]:
+        """The rows of ``ids``: taken by row id when the snapshot's are still valid, else by a filter."""
         if not ids:
             return {}
+        cols = ["id", "source", "text", "metadata"]
+        if rowids is not None:
+            try:
+                rows = {r["id"]: r for r in self._tbl.take_row_ids([int(r) for r in rowids]).select(cols).to_list()}
+                if set(rows) == set(ids):
+                    return rows
+            except Exception:  # noqa: BLE001 - the table moved on (compacted): look them up by id
+                pass
         rows = self._tbl.search().where("id IN (" + ", ".join(_lit(i) for i in ids) + ")").select(
-            ["id", "source", "text", "metadata"]).limit(len(ids)).to_list()
+            cols).limit(len(ids)).to_list()
         return {r["id"]: r for r in rows}
 
-    def _hits(self, scored: list[tuple[str, float]]) -> list[Hit]:
-        rows = self._fetch([i for i, _ in scored])
+    def _hits(self, scored: list[tuple[str, float]], rowids: Sequence[int] | None = None) -> list[Hit]:
+        rows = self._fetch([i for i, _ in scored], rowids)
         out = []
         for i, score in scored:
             r = rows.get(i)
@@ -380,7 +404,7 @@ class LanceDBStore:
         k = min(k, scores.shape[0])
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return self._hits([(snap["ids"][i], float(scores[i])) for i in top])
+        return self._hits([(snap["ids"][i], float(scores[i])) for i in top], [snap["rowids"][i] for i in top])
 
     def _ann(self, q: np.ndarray, k: int) -> list[Hit]:
         rows = (self._tbl.search(q, vector_column_name="vector").metric("cosine").nprobes(self.nprobes)
@@ -413,8 +437,22 @@ class LanceDBStore:
                     metadata=json.loads(r["metadata"])) for r in rows[:k] if r["_score"] > 0]
 
     def vectors_by_hash(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        snap = self._snapshot()
         want = {h for h in hashes if h}
+        if not want or self._tbl is None:
+            return {}
+        if self._cache is None or self._cache["version"] != self._tbl.version:
+            # between writes (an ingest): ask Lance for just these rows rather than reload every vector
+            out: dict[str, np.ndarray] = {}
+            hs = sorted(want)
+            for i in range(0, len(hs), 500):
+                part = hs[i:i + 500]
+                rows = self._tbl.search().where("kind = 'chunk' AND content_hash IN ("
+                                                + ", ".join(_lit(h) for h in part) + ")").select(
+                    ["content_hash", "vector"]).limit(None).to_list()
+                for r in rows:
+                    out.setdefault(r["content_hash"], np.asarray(r["vector"], dtype=np.float32))
+            return out
+        snap = self._cache
         out: dict[str, np.ndarray] = {}
         for i, h in enumerate(snap["content"]):
             if h in want and h not in out:
