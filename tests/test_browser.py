@@ -80,6 +80,31 @@ def test_ask_streams_an_answer_with_clickable_citations_and_feedback(page, live_
     assert page.outside_requests == [] and page.errors == []
 
 
+def test_plain_chat_streams_an_answer_without_error(page):
+    page.select_option("#collection", "")
+    page.fill("#prompt", "What is the capital of France?")
+    page.click("#send")
+    page.wait_for_selector(".msg.assistant[data-done='1']", timeout=120_000)
+    msg = page.locator(".msg.assistant").last
+    assert "error" not in (msg.get_attribute("class") or "")
+    answer = msg.locator(".content").inner_text()
+    assert answer.strip() and not answer.startswith("error:")
+    assert msg.locator(".fb-up").count() == 1 and page.errors == []
+    # the feedback icons are drawn, not emoji that need a font: each button has a visible SVG of real size
+    for cls in ("fb-up", "fb-down"):
+        box = msg.locator(f".{cls} svg").bounding_box()
+        assert box and box["width"] >= 12 and box["height"] >= 12
+
+
+def test_an_error_response_is_shown_as_one_line(page):
+    page.select_option("#collection", "")
+    page.fill("#prompt", "word " * 5000)  # longer than the model's window
+    page.click("#send")
+    page.wait_for_selector(".msg.assistant.error", timeout=60_000)
+    text = page.locator(".msg.assistant.error .content").inner_text()
+    assert text.startswith("error: ") and "token" in text and page.errors == []
+
+
 def test_upload_with_progress_then_search_it(page, tmp_path):
     doc = tmp_path / "otters.md"
     doc.write_text("# Sea otters\n\nSea otters hold hands while they sleep so that they do not drift apart.\n")

@@ -73,15 +73,34 @@ function addMessage(role, text) {
   return div;
 }
 
+// A thumb drawn as inline SVG (an emoji needs a font that many machines lack); down is up, flipped.
+const THUMB = "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z";
+
+function thumbIcon(down) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "16");
+  svg.setAttribute("height", "16");
+  svg.setAttribute("aria-hidden", "true");
+  if (down) svg.setAttribute("transform", "rotate(180)");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", THUMB);
+  path.setAttribute("fill", "currentColor");
+  svg.appendChild(path);
+  return svg;
+}
+
 function addFeedback(div, requestId, messages, answer, model) {
   const fb = document.createElement("div");
   fb.className = "feedback meta";
-  for (const [label, rating, cls] of [["👍", 1, "fb-up"], ["👎", -1, "fb-down"]]) {
+  for (const [rating, cls] of [[1, "fb-up"], [-1, "fb-down"]]) {
     const b = document.createElement("button");
     b.type = "button";
     b.className = cls;
-    b.textContent = label;
+    b.appendChild(thumbIcon(rating < 0));
     b.title = rating > 0 ? "good answer" : "bad answer";
+    b.setAttribute("aria-label", b.title);
     b.addEventListener("click", async () => {
       try {
         await api("/api/feedback", { method: "POST", body: JSON.stringify({ request_id: requestId, rating, messages, answer, model }) });
@@ -173,7 +192,8 @@ async function send(question) {
         if (ev.genstack) extra = ev.genstack;
       }
     }
-    const final = extra ? extra.answer : text;
+    // a grounded answer's checked text, else (plain chat) what was streamed
+    const final = extra && typeof extra.answer === "string" ? extra.answer : text;
     const byN = {};
     for (const c of citations || []) byN[c.n] = c;
     renderText(content, final, byN);
