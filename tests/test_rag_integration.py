@@ -66,3 +66,16 @@ def test_ask_answers_with_a_citation_and_abstains_off_topic(sample, smol):
     off = a.ask("Who won the football World Cup in 2014?")
     assert off.abstained and off.reason == "weak-retrieval"
     a.close()
+
+
+def test_structured_answer_with_an_unbounded_schema_finishes(sample, smol):
+    """The issue's example: {"answer": {"type": "string"}} used to run to max_tokens and fail."""
+    from genstack.rag import Asker, RagRequest
+
+    a = Asker("sample", model=smol, settings=sample, answer_tokens=600)
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    ans = a.ask(RagRequest("What is the capacity of the Brewmaster K7 kettle?", schema=schema))
+    assert ans.schema == schema and [v.check for v in ans.checks][:2] == ["retrieval", "schema"]
+    assert ans.checks[1].passed  # valid JSON, ended before the budget
+    assert ans.abstained or "1.7" in ans.data["answer"]
+    a.close()

@@ -50,3 +50,27 @@ def test_extract_returns_valid_json_or_fails_clearly():
     assert json.dumps(SCHEMA) in prompt and good.requests[-1].json_schema == SCHEMA
     with pytest.raises(StructuredOutputError):
         extract("Maria is 34.", SCHEMA, FakeChatModel(['{"name": "Maria"}']))
+
+
+def test_free_strings_and_arrays_get_bounds_and_set_bounds_are_kept():
+    from genstack.prompts.structured import MAX_ITEMS, MAX_STRING, bounded
+
+    schema = {"type": "object", "properties": {
+        "answer": {"type": "string"},
+        "short": {"type": "string", "maxLength": 5},
+        "kind": {"type": "string", "enum": ["a", "b"]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "few": {"type": "array", "maxItems": 2, "items": {"type": ["string", "null"]}},
+        "nested": {"type": "object", "properties": {"city": {"type": "string", "minLength": 400}}},
+        "either": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+    }, "$defs": {"x": {"type": "string"}}}
+    b = bounded(schema)
+    p = b["properties"]
+    assert p["answer"]["maxLength"] == MAX_STRING and p["short"]["maxLength"] == 5
+    assert "maxLength" not in p["kind"]
+    assert p["tags"]["maxItems"] == MAX_ITEMS and p["tags"]["items"]["maxLength"] == MAX_STRING
+    assert p["few"]["maxItems"] == 2 and p["few"]["items"]["maxLength"] == MAX_STRING
+    assert p["nested"]["properties"]["city"]["maxLength"] == 400  # never below the schema's own minimum
+    assert p["either"]["anyOf"][0]["maxLength"] == MAX_STRING and "maxLength" not in p["either"]["anyOf"][1]
+    assert b["$defs"]["x"]["maxLength"] == MAX_STRING
+    assert "maxLength" not in schema["properties"]["answer"]  # the caller's schema is not changed

@@ -29,7 +29,7 @@ def generate(
     n_ctx: Optional[int] = N_CTX,
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print the exact prompt sent, on stderr."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object: text, finish_reason, usage."),
-    json_schema: Optional[str] = typer.Option(None, "--json-schema", help="Only output JSON valid for this JSON Schema file (grammar-constrained)."),
+    json_schema: Optional[str] = typer.Option(None, "--json-schema", help="Only output JSON valid for this JSON Schema file (grammar-constrained; strings and arrays the schema leaves unbounded get at most 300 characters and 8 items, so the JSON always closes)."),
 ) -> None:
     """Generate text from a prompt, streamed to stdout.
 

@@ -295,11 +295,13 @@ class LlamaCppModel(Model):
 
         from llama_cpp import LlamaGrammar
 
+        from ..prompts.structured import bounded
+
         key = json.dumps(schema, sort_keys=True)
         cache = self.__dict__.setdefault("_grammars", {})
         if key not in cache:
-            try:
-                cache[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+            try:  # free strings and arrays get bounds, so the JSON always closes
+                cache[key] = LlamaGrammar.from_json_schema(json.dumps(bounded(schema)), verbose=False)
             except Exception as exc:  # the converter raises bare exceptions on unsupported schemas
                 raise InvalidParameter(f"this JSON schema cannot be turned into a grammar: {exc}") from None
         return cache[key]

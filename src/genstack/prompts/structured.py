@@ -16,7 +16,47 @@ from typing import Any
 from .._files import read_user_text
 from ..errors import GenstackError, InvalidParameter
 
-__all__ = ["load_schema", "check_schema", "parse_json", "StructuredOutputError"]
+__all__ = ["load_schema", "check_schema", "parse_json", "bounded", "StructuredOutputError", "MAX_STRING", "MAX_ITEMS"]
+
+#: bounds given to free strings and arrays of a schema before it becomes a grammar: a small model
+#: asked for an unbounded string or list can fill it forever ("population", "population", …) and
+#: never reach the closing brace. Bounds the schema sets itself are kept.
+MAX_STRING = 300
+MAX_ITEMS = 8
+
+_NESTED = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SINGLE = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "unevaluatedItems",
+           "unevaluatedProperties", "additionalItems")
+
+
+def bounded(schema: Any, max_string: int = MAX_STRING, max_items: int = MAX_ITEMS) -> Any:
+    """A copy of ``schema`` in which every string without a length bound (and without ``enum``,
+    ``const``, ``pattern`` or ``format``) gets ``maxLength`` and every array without ``maxItems``
+    gets one, so constrained generation always ends. The output is still validated against the
+    original schema."""
+    if isinstance(schema, list):
+        return [bounded(x, max_string, max_items) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in _NESTED:
+        if isinstance(out.get(key), dict):
+            out[key] = {k: bounded(v, max_string, max_items) for k, v in out[key].items()}
+    for key in _LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [bounded(v, max_string, max_items) for v in out[key]]
+    for key in _SINGLE:
+        if isinstance(out.get(key), (dict, list)):
+            out[key] = bounded(out[key], max_string, max_items)
+    types = out.get("type")
+    types = types if isinstance(types, list) else [types]
+    free = not any(k in out for k in ("enum", "const", "pattern", "format", "maxLength"))
+    if "string" in types and free:
+        out["maxLength"] = max(int(out.get("minLength", 0)), max_string)
+    if "array" in types and "maxItems" not in out:
+        out["maxItems"] = max(int(out.get("minItems", 0)), max_items)
+    return out
 
 
 class StructuredOutputError(GenstackError):
