@@ -162,7 +162,7 @@ def main() -> None:
     try:
         for _ in range(300):
             try:
-                urllib.request.urlopen(url + "/healthz", timeout=30).read()  # loads the model
+                urllib.request.urlopen(url + "/readyz", timeout=30).read()  # loads the model
                 break
             except OSError:
                 time.sleep(0.2)

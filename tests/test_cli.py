@@ -57,6 +57,8 @@ def test_generate_reads_stdin(monkeypatch, capsys):
 @pytest.mark.parametrize(
     "args, code, fragment",
     [
+        (["serve", "--api-key", ""], 2, "--api-key must not be empty"),
+        (["serve", "--api-key", "ok", "--api-key", " :kb"], 2, "--api-key must not be empty"),
         (["generate", "hi", "-m", "fake", "--top-p", "1.5"], 2, "top_p must be in (0, 1]"),
         (["generate", "hi", "-m", "fake", "--temperature", "-1"], 2, "temperature must be in"),
         (["generate", "hi", "-m", "fake", "--max-tokens", "-3"], 2, "max_tokens must be >= 1"),

@@ -374,20 +374,46 @@ def test_metrics_count_requests_ttft_and_queue(server):
     assert 'genstack_tokens_total{kind="completion",model="fake"} 3.0' in text
 
 
-def test_healthz_generates_one_token(server):
-    r = server.get("/healthz")
-    assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["tokens"] == 1
+def test_healthz_is_liveness_and_costs_no_generation(server):
+    before = len(server.model.requests)
+    for _ in range(50):
+        r = server.get("/healthz")
+        assert r.status_code == 200 and r.json() == {"status": "ok"}
+    assert len(server.model.requests) == before
+
+
+def test_readyz_generates_one_token_at_most_once_per_ttl(server):
+    before = len(server.model.requests)
+    first = server.get("/readyz")
+    assert first.status_code == 200 and first.json()["status"] == "ok" and first.json()["tokens"] == 1
     assert server.model.requests[-1].params.max_tokens == 1
+    for _ in range(30):  # rapid calls reuse the last result
+        assert server.get("/readyz").json()["cached_s"] >= 0
+    assert len(server.model.requests) == before + 1
 
 
-def test_healthz_fails_when_the_model_cannot_generate(tmp_path):
+def test_readyz_fails_when_the_model_cannot_generate(tmp_path):
     from genstack.models.fake import FakeChatModel
 
     app, _, _ = make_app(tmp_path)
     app.state.gs.engine._models["fake"] = FakeChatModel(responder=lambda r: 1 / 0)
     with TestClient(app) as c:
-        r = c.get("/healthz")
+        r = c.get("/readyz")
         assert r.status_code == 503 and r.json()["status"] == "error"
+        assert c.get("/healthz").status_code == 200  # alive, not ready
+
+
+def test_metrics_need_an_unrestricted_key_when_keys_are_set(tmp_path):
+    app, _, _ = make_app(tmp_path, api_keys=("admin", "guest:kb"))
+    with TestClient(app) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.get("/metrics", headers={"Authorization": "Bearer guest"}).status_code == 403
+        r = c.get("/metrics", headers={"Authorization": "Bearer admin"})
+        assert r.status_code == 200 and "genstack_requests_total" in r.text
+    app, _, _ = make_app(tmp_path / "open")
+    with TestClient(app) as c:  # no keys: loopback-only server, metrics open as before
+        assert c.get("/metrics").status_code == 200
 
 
 def test_access_log_is_one_json_line_per_request(server, caplog):

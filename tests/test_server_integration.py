@@ -130,8 +130,9 @@ def test_metrics_and_health(live_server, client):
     for name in ("genstack_requests_total", "genstack_time_to_first_token_seconds_bucket",
                  "genstack_generation_tokens_per_second_bucket", "genstack_queue_depth", "genstack_retrieval_seconds"):
         assert name in text
-    health = json.loads(urllib.request.urlopen(live_server + "/healthz").read())
-    assert health["status"] == "ok" and health["tokens"] == 1
+    assert json.loads(urllib.request.urlopen(live_server + "/healthz").read()) == {"status": "ok"}
+    ready = json.loads(urllib.request.urlopen(live_server + "/readyz").read())
+    assert ready["status"] == "ok" and ready["tokens"] == 1
 
 
 def test_sigterm_shuts_the_server_down_cleanly(tmp_path):

@@ -58,12 +58,17 @@ def serve(
 
     if workers < 1:
         raise InvalidParameter("--workers must be at least 1")
-    for flag, value, allowed in (("--guard", guard, ("off", "flag", "block")), ("--redact", redact, ("off", "secrets", "all")),
-                                 ("--sources", sources, ("strip", "flag", "off")), ("--batch-kv", batch_kv, KV_MODES)):
+    from ..guard.output import REDACT_MODES
+    from ..guard.policy import INPUT_MODES, SOURCE_MODES
+
+    for flag, value, allowed in (("--guard", guard, INPUT_MODES), ("--redact", redact, REDACT_MODES),
+                                 ("--sources", sources, SOURCE_MODES), ("--batch-kv", batch_kv, KV_MODES)):
         if value not in allowed:
             raise InvalidParameter(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
     if log_level not in ("debug", "info", "warning", "error"):
         raise InvalidParameter(f"--log-level must be debug, info, warning or error, got {log_level!r}")
+    if any(not k.strip() or not k.partition(":")[0].strip() for k in api_key or []):
+        raise InvalidParameter("--api-key must not be empty (an empty key would turn authentication off)")
     keys = list(api_key or []) + [k.strip() for k in os.environ.get("GENSTACK_API_KEYS", "").split(",") if k.strip()]
     config = ServerConfig(
         host=host, port=port, api_keys=tuple(keys), models=tuple(model or ()), max_body_bytes=max_body,

@@ -27,6 +27,8 @@ from .metrics import Metrics, ObservabilityMiddleware
 __all__ = ["create_app", "State", "app_from_env"]
 
 log = logging.getLogger("genstack.server")
+#: seconds a /readyz result is reused
+READY_TTL = 5.0
 UI_DIR = Path(__file__).parent / "ui"
 
 
@@ -186,7 +188,27 @@ def create_app(settings: Settings | None = None, config: ServerConfig | None = N
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():
-        """A real one-token generation with the default model."""
+        """Liveness: the process answers (no model work, no key)."""
+        return {"status": "ok"}
+
+    ready: dict[str, Any] = {}  # the last readiness result, and when it was measured
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz():
+        """Readiness: a real one-token generation with the default model, at most once per READY_TTL
+        seconds (calls in between, or while one runs, get that result with its age), so it cannot be
+        used to load the server."""
+        import asyncio
+
+        lock = ready.setdefault("lock", asyncio.Lock())
+        async with lock:
+            now = time.monotonic()
+            if "result" not in ready or now - ready["at"] >= READY_TTL:
+                ready["result"], ready["at"] = await _ready(), time.monotonic()
+            body, status = ready["result"]
+            return JSONResponse({**body, "cached_s": round(time.monotonic() - ready["at"], 3)}, status_code=status)
+
+    async def _ready():
         name = settings.default_model
         t0 = time.perf_counter()
         try:
@@ -197,14 +219,22 @@ def create_app(settings: Settings | None = None, config: ServerConfig | None = N
         except Exception as exc:
             status = exc.status if isinstance(exc, APIError) else 503
             msg = exc.message if isinstance(exc, APIError) else f"{type(exc).__name__}: {exc}"
-            return JSONResponse({"status": "error", "model": name, "error": msg}, status_code=status if status >= 500 else 503)
+            return {"status": "error", "model": name, "error": msg}, (status if status >= 500 else 503)
         return {"status": "ok", "model": name, "tokens": comp.usage.completion_tokens,
-                "latency_s": round(time.perf_counter() - t0, 4)}
+                "latency_s": round(time.perf_counter() - t0, 4)}, 200
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics():
+    async def metrics(request):
+        # metrics name collections and models: with API keys set, only an unrestricted key reads them
+        if gs._keys:
+            gs.authorize(request)
+            if request.scope["state"].get("collections") is not None:
+                raise APIError(403, "/metrics needs a key that is not limited to some collections",
+                               code="forbidden")
         body, ctype = gs.metrics.render()
         return Response(body, media_type=ctype)
+
+    metrics.__annotations__["request"] = Request  # the class itself: FastAPI injects the request by type
+    app.get("/metrics", include_in_schema=False)(metrics)
 
     @app.get("/", include_in_schema=False)
     async def root():
