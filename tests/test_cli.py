@@ -141,3 +141,12 @@ def test_console_script_error_has_no_traceback():
     assert p.returncode == 1
     assert p.stderr.startswith("error: unknown model '/nonexistent/model.gguf'")
     assert "Traceback" not in p.stderr
+
+
+def test_help_shows_no_type_for_on_off_flags(capsys):
+    import os
+
+    os.environ["COLUMNS"] = "100"
+    assert run(["generate", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--greedy" in out and "<bool>" not in out and "<float>" in out

@@ -55,6 +55,23 @@ def test_failed_file_exits_1_after_ingesting_the_rest(env, capsys):
     assert report["added"] == 2 and report["failed"][0]["path"].endswith("bad.json")
 
 
+def test_an_ingest_where_every_file_fails_leaves_no_collection(env, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.json").write_text("{nope")
+    (bad / "b.json").write_text("[1, 2")
+    assert run(["ingest", str(bad), "-c", "broken", "--embedder", "fake", "--json"]) == 1
+    assert len(json.loads(capsys.readouterr().out)["failed"]) == 2
+    assert run(["collections", "list", "--json"]) == 0
+    assert "broken" not in capsys.readouterr().out
+    # an existing collection is never removed by a failing ingest
+    assert ingest(env) == 0
+    capsys.readouterr()
+    assert run(["ingest", str(bad), "-c", "kb", "--embedder", "fake"]) == 1
+    capsys.readouterr()
+    assert run(["search", "router", "-c", "kb", "--json"]) == 0 and json.loads(capsys.readouterr().out)
+
+
 def test_collections_list_info_delete(env, capsys):
     ingest(env)
     capsys.readouterr()

@@ -145,6 +145,11 @@ def test_embeddings_float_and_base64_agree(server):
     assert f["usage"]["prompt_tokens"] == 4
     assert server.post("/v1/embeddings", json={"model": "nope", "input": "x"}).status_code == 404
     assert server.post("/v1/embeddings", json={"input": []}).status_code == 400
+    for ids in ([[9906, 1917]], [9906, 1917]):  # what LangChain's OpenAIEmbeddings sends by default
+        r = server.post("/v1/embeddings", json={"model": "fake", "input": ids})
+        err = r.json()["error"]
+        assert r.status_code == 400 and err["code"] == "token_ids_not_supported"
+        assert "check_embedding_ctx_length=False" in err["message"]
 
 
 # -- limits ---------------------------------------------------------------------------------
@@ -295,9 +300,14 @@ def test_collections_create_upload_search_delete(server):
 
 
 def test_upload_rejects_bad_files_and_keeps_what_is_stored(tmp_path):
-    app, _, _ = make_app(tmp_path, max_upload_bytes=4000)
+    app, _, settings = make_app(tmp_path, max_upload_bytes=4000)
     with TestClient(app) as c:
-        r = c.post("/api/collections/n/documents", files=[("files", ("a.md", b"Kept text about herons.", "text/markdown"))])
+        one = [("files", ("a.md", b"Kept text about herons.", "text/markdown"))]
+        r = c.post("/api/collections/n/documents", files=one)  # no such collection: nothing is created
+        assert r.status_code == 404 and r.json()["error"]["code"] == "collection_not_found"
+        assert c.get("/api/collections").json()["collections"] == []
+        assert not (settings.data_dir / "uploads" / "n").exists()
+        r = c.post("/api/collections/n/documents?create=true", files=one)
         assert _wait_job(c, r.json()["job"])["status"] == "done"
         r = c.post("/api/collections/n/documents", files=[("files", ("evil.exe", b"MZ...", "application/octet-stream"))])
         assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_file_type"
@@ -308,6 +318,12 @@ def test_upload_rejects_bad_files_and_keeps_what_is_stored(tmp_path):
         assert c.post("/api/collections/bad..name/documents", files=[("files", ("a.md", b"x", "text/markdown"))]).status_code == 400
         hits = c.post("/api/collections/n/search", json={"query": "herons"}).json()["hits"]
         assert hits and "herons" in hits[0]["text"]
+        # a file that fails to ingest is reported and removed; the good one in the same upload is kept
+        r = c.post("/api/collections/n/documents", files=[("files", ("broken.json", b"{nope", "application/json")),
+                                                          ("files", ("b.md", b"Egrets nest in reeds.", "text/markdown"))])
+        job = _wait_job(c, r.json()["job"])
+        assert job["status"] == "failed" and "broken.json" in job["error"]
+        assert sorted(p.name for p in (settings.data_dir / "uploads" / "n").iterdir()) == ["a.md", "b.md"]
 
 
 def test_safe_filename():
@@ -353,7 +369,14 @@ def test_request_log_and_genstack_logs(server, monkeypatch, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["request"]["messages"][0]["content"] == "log me"
     assert rows[0]["response"] == "Hello there friend." and rows[0]["status"] == 200
+    assert rows[0]["prompt"] and "log me" in rows[0]["prompt"] and rows[0]["params"]["temperature"] == 0
     assert run(["logs", "--limit", "0"]) == 2
+    server.post("/v1/chat/completions", json=chat_body("a long question " * 30, temperature=0))
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run(["logs"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    assert len(lines) == 3 and all(len(ln) <= 80 for ln in lines)  # a header and one line per request
+    assert "200" in lines[1] and "chat" in lines[1] and "Hello there" in lines[1]
 
 
 def test_request_log_can_be_switched_off(tmp_path):

@@ -30,6 +30,7 @@ from .documents.splitter import Chunk, Splitter
 from .embeddings import Embedder, get_embedder
 from .errors import GenstackError
 from .stores import open_collection
+from .stores.collections import collection_exists, delete_collection
 from .stores.base import Record
 
 __all__ = ["IngestReport", "ingest", "DEFAULT_CHUNK_SIZE", "DEFAULT_OVERLAP"]
@@ -137,8 +138,10 @@ def ingest(
     walk = walk_paths(paths, include, exclude)
     if not walk.files and walk.missing and not prune:
         raise GenstackError("nothing to ingest: " + "; ".join(f"{p}: {r}" for p, r in walk.missing))
+    existed = collection_exists(collection, settings)
     store = open_collection(collection, settings, create=True, embedder=embedder.name, dim=embedder.dim, store=store)
     report = IngestReport(collection)
+    kept = True
     emit = progress or (lambda event, data: None)
     try:
         report.failed.extend(walk.missing)
@@ -220,7 +223,10 @@ def ingest(
                     store.delete_source(source)
                     report.removed += 1
                     emit("file", {"path": source, "status": "removed"})
+        kept = existed or bool(store.sources())
     finally:
         store.close()
+        if not existed and not kept:  # every file failed: leave no empty collection behind
+            delete_collection(collection, settings)
         report.seconds = time.perf_counter() - t0
     return report

@@ -44,6 +44,25 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+def _without_flag_types(command):
+    """On/off flags take no value: show no ``<bool>`` type beside them in --help."""
+    for param in getattr(command, "params", ()):
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    make_help = command.get_help_option  # --help itself is made per context
+
+    def get_help_option(ctx, _make=make_help):
+        opt = _make(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+    command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _without_flag_types(sub)
+    return command
+
+
 def _fail(message: str, code: int) -> int:
     first = " ".join(str(message).split()) or "failed"
     sys.stderr.write(f"error: {first}\n")
@@ -57,7 +76,7 @@ def run(argv: list[str] | None = None) -> int:
 
     from ..errors import GenstackError
 
-    command = typer.main.get_command(_build_app())
+    command = _without_flag_types(typer.main.get_command(_build_app()))
     try:
         rv = command.main(args=argv, prog_name="genstack", standalone_mode=False)
         return rv if isinstance(rv, int) else 0

@@ -109,15 +109,21 @@ def logs(
     from rich.markup import escape
     from rich.table import Table
 
-    t = Table("when", "id", "route", "model", "status", "tokens", "latency", "response")
+    # one line per request at any width: short fixed columns, the response takes what is left
+    t = Table(box=None, expand=True, pad_edge=False)
+    for col, kw in (("when", {}), ("status", {"justify": "right"}), ("route", {}), ("model", {"max_width": 24}),
+                    ("tokens", {"justify": "right"}), ("s", {"justify": "right"}), ("response", {"ratio": 1})):
+        t.add_column(col, no_wrap=True, overflow="ellipsis", **kw)
+    today = datetime.now().date()
+    short = {"/v1/chat/completions": "chat", "/v1/completions": "complete", "/v1/embeddings": "embed"}
     for r in rows:
         req = r.get("request") or {}
+        when = datetime.fromtimestamp(r["created"])
         tokens = f"{r['prompt_tokens'] or 0}+{r['completion_tokens'] or 0}"
         resp = " ".join((r.get("response") or "").split())
-        t.add_row(datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M:%S"), r["id"], r["route"],
-                  escape(str(r.get("model") or req.get("model") or "")), str(r["status"]), tokens,
-                  f"{r['latency_s']:.2f} s" if r.get("latency_s") is not None else "",
-                  escape(resp[:60] + ("…" if len(resp) > 60 else "")))
+        t.add_row(when.strftime("%H:%M:%S" if when.date() == today else "%m-%d %H:%M"), str(r["status"]),
+                  short.get(r["route"], r["route"]), escape(str(r.get("model") or req.get("model") or "")), tokens,
+                  f"{r['latency_s']:.1f}" if r.get("latency_s") is not None else "", escape(resp))
     _common.console().print(t if rows else "no requests logged yet")
 
 

@@ -189,9 +189,17 @@ def parse_embeddings(body: Any) -> tuple[str | None, list[str], str]:
     inp = body.get("input")
     if isinstance(inp, str):
         inp = [inp]
+    def ids(x):
+        return isinstance(x, list) and x and all(isinstance(t, int) and not isinstance(t, bool) for t in x)
+
+    if isinstance(inp, list) and inp and (ids(inp) or all(ids(t) for t in inp)):
+        # token ids name tokens of whatever tokenizer the client used (LangChain's OpenAIEmbeddings: OpenAI's
+        # tiktoken), not this embedder's: decoding them here would embed the wrong words
+        raise APIError(400, "input holds token ids, and they can only be read with the tokenizer that made them; "
+                            "send the texts instead (LangChain: OpenAIEmbeddings(..., check_embedding_ctx_length=False))",
+                       param="input", code="token_ids_not_supported")
     if not isinstance(inp, list) or not inp or not all(isinstance(t, str) for t in inp):
-        raise APIError(400, "input must be a non-empty string or list of strings (token arrays are not supported)",
-                       param="input")
+        raise APIError(400, "input must be a non-empty string or list of strings", param="input")
     if len(inp) > 2048:
         raise APIError(400, f"at most 2048 inputs per request, got {len(inp)}", param="input")
     if any(not t for t in inp):

@@ -159,12 +159,19 @@ async def search(name: str, request: Request):
 
 @router.post("/collections/{name}/documents", status_code=202)
 async def upload(name: str, request: Request):
-    """Multipart upload (field ``files``); the files are stored under the data directory
-    and ingested in the background. Poll ``GET /api/jobs/{id}`` for progress."""
+    """Multipart upload (field ``files``) into an existing collection (``?create=true`` makes it);
+    the files are stored under the data directory and ingested in the background. Poll
+    ``GET /api/jobs/{id}`` for progress. Files that fail to ingest are removed again."""
+    from ..stores.collections import collection_exists
+
     gs = _gs(request)
     gs.authorize(request)
     gs.check_collection(request, name)
     folder = uploads_dir(gs.settings, name)  # checks the collection name
+    create = request.query_params.get("create", "").lower() in ("1", "true", "yes")
+    if not create and not collection_exists(name, gs.settings):
+        raise APIError(404, f"no collection named {name!r}: create it first (POST /api/collections) "
+                            "or upload with ?create=true", code="collection_not_found")
     form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
     files = [f for f in form.getlist("files") + form.getlist("file") if hasattr(f, "filename")]
     if not files:
@@ -174,14 +181,17 @@ async def upload(name: str, request: Request):
         raise APIError(400, "two uploaded files have the same name", param="files")
     folder.mkdir(parents=True, exist_ok=True)
     root = folder.resolve()
-    saved = []
-    for f, fname in zip(files, names):
+    datas = []
+    for f, fname in zip(files, names):  # every file is checked before any is written
         target = (folder / fname).resolve()
         if target.parent != root:  # belt and braces: never outside the uploads folder
             raise APIError(400, f"invalid file name {f.filename!r}", param="files")
         data = await f.read()
         if not data:
             raise APIError(400, f"file {f.filename!r} is empty", param="files")
+        datas.append((target, data))
+    saved = []
+    for target, data in datas:
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
         tmp.write_bytes(data)
         tmp.replace(target)  # atomic: a half-written upload never replaces a good file
@@ -214,6 +224,8 @@ async def upload(name: str, request: Request):
             job["status"] = "done" if report.ok else "failed"
             if not report.ok:
                 job["error"] = "; ".join(f"{Path(p).name}: {r}" for p, r in report.failed)
+                for p, _ in report.failed:  # a file that could not be ingested is not kept
+                    Path(p).unlink(missing_ok=True)
         except Exception as exc:
             job["status"], job["error"] = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         finally:

@@ -244,11 +244,19 @@ async function loadModels() {
   csel.value = current;
 }
 
-function upload() {
+async function upload() {
   const files = $("file").files;
   const collection = $("collection").value || $("new-collection").value.trim();
   if (!files.length) { $("upload-status").textContent = "choose files first"; return; }
   if (!collection) { $("upload-status").textContent = "pick or name a collection first"; return; }
+  if (!$("collection").value) {  // a new collection is created explicitly (an upload never creates one)
+    const r = await fetch("/api/collections", { method: "POST", headers: headers(), body: JSON.stringify({ name: collection }) });
+    if (!r.ok && r.status !== 409) {
+      const err = await r.json().catch(() => ({}));
+      $("upload-status").textContent = "upload failed: " + ((err.error && err.error.message) || r.statusText);
+      return;
+    }
+  }
   const form = new FormData();
   for (const f of files) form.append("files", f, f.name);
   const xhr = new XMLHttpRequest();
