@@ -15,8 +15,10 @@ Search:
   version (a flat numpy scan answers 100k × 384 in milliseconds, where
   LanceDB's own flat search takes about 30× longer, see benchmarks/RESULTS.md);
   after :meth:`LanceDBStore.create_vector_index` (or past ``ANN_THRESHOLD``
-  chunks when ``auto_index`` is on) LanceDB's IVF index answers instead, with
-  ``nprobes`` and ``refine_factor`` for recall;
+  chunks when ``auto_index`` is on) LanceDB's IVF-PQ index answers instead, with
+  ``nprobes`` and ``refine_factor`` for recall. Off by default: measured on this
+  machine (benchmarks/RESULTS.md) it was slower than the exact scan at 100k and
+  only 1.2x faster at 1M, at recall@10 0.82;
 - **BM25**: Lance's native full-text index on title + text (English stemming,
   stopwords removed); rows written since the last :meth:`optimize` are searched
   too, unindexed. ``close()`` after writes folds them into the index.
@@ -102,7 +104,7 @@ class LanceDBStore:
 
     # -- the store -------------------------------------------------------------------
     def __init__(self, uri: str | Path, *, dim: int | None = None, embedder: str | None = None,
-                 read_only: bool = False, auto_index: bool = True, nprobes: int = 20, refine_factor: int = 10):
+                 read_only: bool = False, auto_index: bool = False, nprobes: int = 20, refine_factor: int = 10):
         lancedb = _import_lancedb()
         self.uri = str(uri)
         self.read_only = read_only
