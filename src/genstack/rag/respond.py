@@ -51,10 +51,31 @@ class Outcome:
     params: dict[str, Any] | None = None
 
 
-def _blocked_text(released: bool) -> str:
+def _relay(stream, guard, sent: list[str], streaming: bool) -> Iterator[str | _Token]:
+    """The pieces of ``stream`` as the client gets them: through the output guard (streaming), or a
+    TOKEN per piece (unstreamed); stops once the guard blocks, and always closes the stream."""
+    try:
+        for piece in stream:
+            if not streaming:
+                yield TOKEN
+                continue
+            safe = guard.feed(piece)
+            if safe:
+                sent.append(safe)
+                yield safe
+            if guard.blocked:
+                break
+    finally:
+        stream.close()
+
+
+def _withheld(guard, sent: list[str], prompt: str | None, params: dict[str, Any]) -> Iterator[str | Outcome]:
+    """The end of a response the output guard stopped: the notice, then the Outcome."""
     from ..guard.output import BLOCKED
 
-    return ("\n" if released else "") + BLOCKED
+    text = ("\n" if sent else "") + BLOCKED
+    yield text
+    yield Outcome("".join(sent) + text, "content_filter", blocked=guard.blocked, prompt=prompt, params=params)
 
 
 def grounded(pipeline, request, guard, *, streaming: bool = True) -> Iterator[str | Outcome]:
@@ -62,40 +83,20 @@ def grounded(pipeline, request, guard, *, streaming: bool = True) -> Iterator[st
     (a :class:`~genstack.guard.GuardSession` whose input check has passed)."""
     run = pipeline.stream(request)
     sent: list[str] = []
+    yield from _relay(run, guard, sent, streaming)
+    if guard.blocked:
+        yield from _withheld(guard, sent, run.prompt, run.params.to_dict())
+        return
+    answer = run.answer
+    assert answer is not None
     if streaming:
-        try:
-            for piece in run:
-                safe = guard.feed(piece)
-                if safe:
-                    sent.append(safe)
-                    yield safe
-                if guard.blocked:
-                    break
-        finally:
-            run.close()
-        if guard.blocked:
-            text = _blocked_text(bool(sent))
-            yield text
-            yield Outcome("".join(sent) + text, "content_filter", blocked=guard.blocked, prompt=run.prompt,
-                          params=run.params.to_dict())
-            return
-        rest = guard.finish()
-        answer = run.answer
-        assert answer is not None
         checked = render_tail(answer)  # the retraction or quote that follows a rejected draft
-        tail = rest + (guard.finish(checked) if checked else "")
+        tail = guard.finish() + (guard.finish(checked) if checked else "")
         if tail:
             sent.append(tail)
             yield tail
         text = "".join(sent)
     else:
-        try:
-            for _ in run:
-                yield TOKEN
-        finally:
-            run.close()
-        answer = run.answer
-        assert answer is not None
         text = guard.finish(answer.text)
     finish = "content_filter" if guard.blocked else "stop"
     yield Outcome(text, finish, answer=answer, blocked=guard.blocked, usage=answer.usage, prompt=answer.prompt,
@@ -108,24 +109,9 @@ def plain(model, messages: Sequence[Message], params: SamplingParams, guard, *, 
     ts = model.stream(messages=guard.prepare(messages), params=params, json_schema=json_schema,
                       on_overflow=on_overflow)
     sent: list[str] = []
-    try:
-        for piece in ts:
-            if not streaming:
-                yield TOKEN
-                continue
-            safe = guard.feed(piece)
-            if safe:
-                sent.append(safe)
-                yield safe
-            if guard.blocked:
-                break
-    finally:
-        ts.close()
+    yield from _relay(ts, guard, sent, streaming)
     if guard.blocked:
-        text = _blocked_text(bool(sent))
-        yield text
-        yield Outcome("".join(sent) + text, "content_filter", blocked=guard.blocked, prompt=ts.prompt,
-                      params=params.to_dict())
+        yield from _withheld(guard, sent, ts.prompt, params.to_dict())
         return
     comp = ts.completion
     if streaming:

@@ -15,13 +15,50 @@ conformance suite, in per-capability mixins a third-party store adopts one by on
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Record", "Hit", "Filters", "VectorStore", "StoreBackend"]
+__all__ = ["Record", "Hit", "Filters", "VectorStore", "StoreBackend", "FILTER_KEY", "check_filter_key",
+           "check_vectors", "top_k"]
+
+#: what a metadata filter key may look like (it may end up in a query language)
+FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_filter_key(key: Any) -> str:
+    from ..errors import InvalidParameter
+
+    if not isinstance(key, str) or not FILTER_KEY.match(key):
+        raise InvalidParameter(f"invalid filter key {key!r}")
+    return key
+
+
+def check_vectors(records: Sequence["Record"], dim: int | None) -> None:
+    """Every record's vector is one finite row of ``dim`` numbers (any length while ``dim`` is unknown)."""
+    from ..errors import InvalidParameter
+
+    for r in records:
+        v = np.asarray(r.vector)
+        if v.ndim != 1 or (dim is not None and v.shape[0] != dim):
+            raise InvalidParameter(f"record {r.id!r}: vector has shape {v.shape}, expected ({dim},)")
+        if not np.all(np.isfinite(v)):
+            raise InvalidParameter(f"record {r.id!r}: vector has NaN or infinite values")
+
+
+def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the ``k`` highest ``scores`` (only where ``mask``), best first: the exact scan's last step."""
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+        k = min(k, int(mask.sum()))
+    k = min(k, scores.shape[0])
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-scores, k - 1)[:k]
+    return top[np.argsort(-scores[top], kind="stable")]
 
 #: equality filters on metadata: {"key": value} or {"key": [v1, v2]} (any of)
 Filters = Mapping[str, Any]

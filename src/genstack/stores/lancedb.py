@@ -39,11 +39,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import GenstackError, InvalidParameter
-from .base import Filters, Hit, Record
+from .base import Filters, Hit, Record, check_filter_key, check_vectors, top_k
 
 __all__ = ["LanceDBStore"]
 
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _COLUMNS = {"source", "id", "content_hash"}
 _SOURCE_ROW = "\x00source:"
 #: chunks above which a collection opened with auto_index gets an IVF vector index
@@ -183,12 +182,8 @@ class LanceDBStore:
     def _check(self, records: Sequence[Record]) -> None:
         if self.read_only:
             raise GenstackError("this store was opened read-only")
+        check_vectors(records, self.dim)
         for r in records:
-            v = np.asarray(r.vector)
-            if v.ndim != 1 or (self.dim is not None and v.shape[0] != self.dim):
-                raise InvalidParameter(f"record {r.id!r}: vector has shape {v.shape}, expected ({self.dim},)")
-            if not np.all(np.isfinite(v)):
-                raise InvalidParameter(f"record {r.id!r}: vector has NaN or infinite values")
             if r.id.startswith(_SOURCE_ROW):
                 raise InvalidParameter(f"record id {r.id!r} is reserved")
         if self.dim is None and records:
@@ -335,8 +330,7 @@ class LanceDBStore:
         n = len(snap["ids"])
         mask = np.ones(n, dtype=bool)
         for key, value in filters.items():
-            if not isinstance(key, str) or not _KEY.match(key):
-                raise InvalidParameter(f"invalid filter key {key!r}")
+            check_filter_key(key)
             values = list(value) if isinstance(value, (list, tuple, set)) else [value]
             if key in _COLUMNS:
                 col = {"source": snap["sources"], "id": snap["ids"], "content_hash": snap["content"]}[key]
@@ -398,14 +392,7 @@ class LanceDBStore:
         if mask is None and self.has_vector_index():
             return self._ann(q, k)
         scores = mat @ q
-        if mask is not None:
-            scores = np.where(mask, scores, -np.inf)
-            k = min(k, int(mask.sum()))
-            if k == 0:
-                return []
-        k = min(k, scores.shape[0])
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top_k(scores, k, mask)
         return self._hits([(snap["ids"][i], float(scores[i])) for i in top], [snap["rowids"][i] for i in top])
 
     def _ann(self, q: np.ndarray, k: int) -> list[Hit]:

@@ -28,12 +28,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import GenstackError, InvalidParameter
-from .base import Filters, Hit, Record
+from .base import Filters, Hit, Record, check_filter_key, check_vectors, top_k
 from .migrations import migrate
 
 __all__ = ["SQLiteStore"]
 
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _COLUMNS = {"source", "id", "content_hash"}
 # English stopwords dropped from BM25 queries (Lucene's default English set)
 _STOP = frozenset(
@@ -151,12 +150,7 @@ class SQLiteStore:
         return SQLiteStore._Tx(self)
 
     def _check(self, records: Sequence[Record]) -> None:
-        for r in records:
-            v = np.asarray(r.vector)
-            if v.ndim != 1 or (self.dim is not None and v.shape[0] != self.dim):
-                raise InvalidParameter(f"record {r.id!r}: vector has shape {v.shape}, expected ({self.dim},)")
-            if not np.all(np.isfinite(v)):
-                raise InvalidParameter(f"record {r.id!r}: vector has NaN or infinite values")
+        check_vectors(records, self.dim)
 
     def _insert(self, db: sqlite3.Connection, records: Sequence[Record]) -> None:
         db.executemany(
@@ -224,8 +218,7 @@ class SQLiteStore:
             return "", []
         clauses, args = [], []
         for key, value in filters.items():
-            if not isinstance(key, str) or not _KEY.match(key):
-                raise InvalidParameter(f"invalid filter key {key!r}")
+            check_filter_key(key)
             col = f"c.{key}" if key in _COLUMNS else f"json_extract(c.metadata, '$.{key}')"
             values = list(value) if isinstance(value, (list, tuple, set)) else [value]
             if not values:
@@ -297,15 +290,7 @@ class SQLiteStore:
             raise InvalidParameter(f"query vector has {q.shape[0]} dimensions, the collection {mat.shape[1]}")
         scores = mat @ q
         allowed = self._allowed(filters)
-        if allowed is not None:
-            mask = np.isin(rowids, allowed)
-            scores = np.where(mask, scores, -np.inf)
-            k = min(k, int(mask.sum()))
-            if k == 0:
-                return []
-        k = min(k, scores.shape[0])
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top_k(scores, k, None if allowed is None else np.isin(rowids, allowed))
         return self._hits([(int(rowids[i]), float(scores[i])) for i in top])
 
     @staticmethod
