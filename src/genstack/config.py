@@ -75,13 +75,15 @@ class Settings:
     #: where LanceDB collections keep their data: "" for the collection's own folder, or a folder or
     #: object-store URI (s3://bucket/prefix, gs://…, az://…) under which each collection gets a table set
     lancedb_uri: str = ""
+    #: files larger than this are not ingested (reported as failed, with this setting named)
+    max_file_bytes: int = 200_000_000
     #: the system prompt ``genstack generate`` and plain ``genstack chat`` give a chat model when
     #: --system is not set ("" sends none); shown by --show-prompt
     system_prompt: str = "You are a helpful assistant. Answer the question directly and briefly."
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
-        for name in ("n_ctx", "max_ctx", "n_threads", "n_threads_batch", "n_batch", "n_ubatch"):
+        for name in ("n_ctx", "max_ctx", "n_threads", "n_threads_batch", "n_batch", "n_ubatch", "max_file_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"setting {name} must be a non-negative integer, got {value!r}")

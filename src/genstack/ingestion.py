@@ -38,6 +38,10 @@ __all__ = ["IngestReport", "ingest", "DEFAULT_CHUNK_SIZE", "DEFAULT_OVERLAP"]
 DEFAULT_CHUNK_SIZE = 200
 DEFAULT_OVERLAP = 32
 EMBED_BATCH = 256  # chunks per embed call: the embedder sorts each call by length, so bigger calls pad less
+#: a file with more chunks than this is written in parts of this many as they are embedded (without its
+#: content hash, so a re-run redoes the file but re-embeds only what no part stored); the last write
+#: replaces the whole source with its hash, as for any file
+PART_CHUNKS = 1024
 
 
 @dataclass
@@ -97,10 +101,11 @@ def embed_input(chunk: Chunk) -> str:
     return chunk.text
 
 
-def _records(source: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> list[Record]:
+def _records(source: str, chunks: Sequence[Chunk], vectors: np.ndarray, start: int = 0) -> list[Record]:
+    """Records of ``chunks`` (the chunks of ``source`` from position ``start`` on)."""
     sid = hashlib.sha1(source.encode()).hexdigest()[:12]
     return [
-        Record(id=f"{sid}:{i}", source=source, text=c.text, vector=vectors[i], metadata=c.metadata,
+        Record(id=f"{sid}:{start + i}", source=source, text=c.text, vector=vectors[i], metadata=c.metadata,
                content_hash=hashlib.sha256(embed_input(c).encode()).hexdigest())
         for i, c in enumerate(chunks)
     ]
@@ -150,12 +155,9 @@ def ingest(
         pending: list[tuple[str, str, list[Chunk], bool]] = []
         pending_chunks = 0
 
-        def flush() -> None:
-            nonlocal pending, pending_chunks
-            if not pending:
-                return
-            all_chunks = [c for _, _, chunks, _ in pending for c in chunks]
-            inputs = [embed_input(c) for c in all_chunks]
+        def embed(chunks: Sequence[Chunk]) -> np.ndarray:
+            """Vectors of ``chunks``: the store's own for content it already holds, the rest embedded."""
+            inputs = [embed_input(c) for c in chunks]
             hashes = [hashlib.sha256(t.encode()).hexdigest() for t in inputs]
             reuse = store.vectors_by_hash(hashes)
             todo = [i for i, h in enumerate(hashes) if h not in reuse]
@@ -168,6 +170,36 @@ def ingest(
                 vectors[idx] = embedder.embed_passages([inputs[i] for i in idx])
                 emit("embedded", {"chunks": len(idx)})
             report.embedded += len(todo)
+            return vectors
+
+        def write_large(source: str, chunks: list[Chunk]) -> list[Record]:
+            """A big file in parts: each part embedded and stored before the next, so a kill keeps them."""
+            records: list[Record] = []
+            for start in range(0, len(chunks), PART_CHUNKS):
+                part = chunks[start:start + PART_CHUNKS]
+                recs = _records(source, part, embed(part), start)
+                store.upsert(recs)
+                records += recs
+                emit("part", {"path": source, "chunks": len(records), "of": len(chunks)})
+            return records
+
+        def flush() -> None:
+            nonlocal pending, pending_chunks
+            if not pending:
+                return
+            if len(pending) == 1 and len(pending[0][2]) > PART_CHUNKS:
+                source, digest, chunks, is_new = pending[0]
+                records = write_large(source, chunks)
+                store.replace_source(source, records, digest)
+                report.chunks += len(chunks)
+                if is_new:
+                    report.added += 1
+                else:
+                    report.updated += 1
+                emit("file", {"path": source, "chunks": len(chunks), "status": "added" if is_new else "updated"})
+                pending, pending_chunks = [], 0
+                return
+            vectors = embed([c for _, _, chunks, _ in pending for c in chunks])
             offset = 0
             for source, digest, chunks, is_new in pending:
                 store.replace_source(source, _records(source, chunks, vectors[offset:offset + len(chunks)]), digest)
@@ -190,6 +222,13 @@ def ingest(
                 report.failed.append((str(path), exc.strerror or str(exc)))
                 emit("file", {"path": source, "status": "failed"})
                 continue
+            size = path.stat().st_size
+            if size > settings.max_file_bytes:
+                reason = (f"{size / 1e6:.1f} MB is over the max_file_bytes setting ({settings.max_file_bytes / 1e6:.0f} MB); "
+                          "raise it (GENSTACK_MAX_FILE_BYTES) or split the file")
+                report.failed.append((str(path), reason))
+                emit("file", {"path": source, "status": "failed", "reason": reason})
+                continue
             if known.get(source) == digest:
                 report.unchanged += 1
                 emit("file", {"path": source, "chunks": 0, "status": "unchanged"})
@@ -204,6 +243,8 @@ def ingest(
                 d.metadata["source"] = source
                 d.metadata["file_hash"] = digest
             chunks = splitter.split_all(docs)
+            if len(chunks) > PART_CHUNKS:
+                flush()  # a big file goes alone, in parts
             for i, c in enumerate(chunks):
                 c.metadata["chunk_index"] = i
                 found = flag_chunk(c)

@@ -61,18 +61,36 @@ def ingest(
         import time
 
         t0 = time.perf_counter()
+        # without a terminal (a log, a pipe, CI) the bar is off: a progress line at most every 5 s instead
+        lines = not err.is_terminal and not json_out
+        state.update(files=0, total=0, said=float("-inf"))  # the first event is reported at once
+
+        def say(what: str = "") -> None:
+            now = time.perf_counter()
+            if lines and now - state["said"] >= 5:
+                state["said"] = now
+                rate = state["chunks"] / max(now - t0, 1e-6)
+                sys.stderr.write(f"ingest: {state['files']}/{state['total']} files, {state['chunks']} chunks, "
+                                 f"{rate:.0f} chunks/s{what}\n")
+                sys.stderr.flush()
 
         def progress(event: str, data: dict) -> None:
+            if event == "part":  # a big file, stored part by part
+                say(f"; {Path(data['path']).name}: {data['chunks']}/{data['of']} chunks stored")
+                return
             if event == "start":
+                state["total"] = data["files"]
                 bar.update(task, total=data["files"])
             elif event == "file":
                 if data.get("status") != "removed":
                     bar.advance(task)
+                    state["files"] += 1
                 state["chunks"] += data.get("chunks", 0)
                 rate = state["chunks"] / max(time.perf_counter() - t0, 1e-6)
                 bar.update(task, chunks=state["chunks"], rate=f"{rate:.0f}")
                 if data.get("status") == "failed" and err.is_terminal:
                     err.print(f"[red]failed[/] {data['path']}: {data.get('reason', '')}", highlight=False)
+                say()
 
         report = run_ingest(
             [str(p) for p in paths], collection, settings=settings, embedder=embedder, store=store,
