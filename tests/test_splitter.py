@@ -87,3 +87,17 @@ def test_a_giant_word_is_cut_by_tokens():
 def test_bad_settings(kwargs):
     with pytest.raises(InvalidParameter):
         Splitter(TOK, **kwargs)
+
+
+def test_windowed_tokenization_gives_the_same_chunks_as_whole_text():
+    import random
+
+    from genstack.documents.splitter import Splitter
+
+    rng = random.Random(3)
+    words = "harbour ferry dawn tide gulls nets lighthouse".split()
+    text = "\n\n".join(" ".join(rng.choices(words, k=rng.randint(5, 80))) + "." for _ in range(300))
+    whole = Splitter(chunk_size=40, overlap=8).spans(text)
+    small = Splitter(chunk_size=40, overlap=8)
+    small.WINDOW = 97  # many windows, cut at whitespace
+    assert small.spans(text) == whole and len(whole) > 50

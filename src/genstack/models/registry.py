@@ -201,6 +201,7 @@ def resolve_model_file(name_or_path: str, settings: Settings | None = None) -> t
 _BUILTIN_BACKENDS = {
     "llama-cpp": "genstack.models.llamacpp:LlamaCppModel",
     "fake": "genstack.models.fake:FakeChatModel",
+    "openai": "genstack.models.remote:OpenAIModel",
 }
 
 

@@ -1,0 +1,183 @@
+"""A model behind any OpenAI-compatible server: vLLM, Ollama, llama.cpp's server, LM Studio, another
+``genstack serve``, or a cloud endpoint. The wire format is written once, here.
+
+Name it as ``openai:MODEL@BASE_URL`` (``--model openai:qwen2.5:7b@http://127.0.0.1:11434/v1``); the
+API key comes from the environment variable named by ``api_key_env`` (default ``OPENAI_API_KEY``)
+and never appears in a log line or an error.
+
+- Chat requests go to ``/chat/completions``, raw prompts to ``/completions``, both streamed
+  (``stream_options.include_usage`` for token counts).
+- Decoding: ``temperature`` (0 when greedy), ``top_p``, ``max_tokens``, ``stop``, ``seed`` always;
+  ``top_k``, ``min_p`` and ``repeat_penalty`` only when set away from genstack's defaults (not every
+  server knows them).
+- ``json_schema`` is sent as ``response_format: json_schema``; the server may or may not constrain
+  decoding, so genstack validates the result as always.
+- Timeouts, connection errors, 429 and 5xx are retried (3 attempts, backoff 0.5 s, 1 s) before any
+  text has arrived; then one error line.
+- Token counts for fitting prompts are estimates (4 characters a token): the server's tokenizer is
+  not known here. The window is ``context_length`` (default 8192).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Iterator, Sequence
+
+from ..errors import GenstackError, InvalidParameter
+from ..generation import Chunk, GenerationRequest, Message, SamplingParams, Usage
+from .base import Model
+
+__all__ = ["OpenAIModel", "RemoteError"]
+
+_DEFAULTS = SamplingParams()
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class RemoteError(GenstackError):
+    """The remote server failed, or could not be reached, after the retries."""
+
+    exit_code = 1
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``MODEL@BASE_URL`` → (model, base URL ending in /v1 or as given)."""
+    model, sep, url = spec.rpartition("@")
+    if not sep or not model or not url.startswith(("http://", "https://")):
+        raise InvalidParameter(f"a remote model is named openai:MODEL@http(s)://host:port/v1, got {spec!r}")
+    return model, url.rstrip("/")
+
+
+class OpenAIModel(Model):
+    can_stream = True
+    supports_schema = True  # sent as response_format; the result is validated
+
+    def __init__(self, spec: str | None = None, *, model: str | None = None, base_url: str | None = None,
+                 api_key_env: str = "OPENAI_API_KEY", timeout: float = 120.0, context_length: int = 8192,
+                 retries: int = 3, transport=None, settings=None, n_ctx: int | None = None, **_options: Any):
+        if spec:
+            model, base_url = parse_spec(spec)
+        if not model or not base_url:
+            raise InvalidParameter("a remote model needs a model name and a base URL (openai:MODEL@URL)")
+        self.remote_model, self.base_url = model, base_url.rstrip("/")
+        self.name = f"openai:{model}@{self.base_url}"
+        self._key = os.environ.get(api_key_env) or None
+        self.timeout, self.retries = float(timeout), int(retries)
+        self._n_ctx = int(n_ctx or context_length)
+        self._transport = transport  # an httpx transport (tests record one)
+        self._client = None
+
+    @property
+    def context_length(self) -> int:
+        return self._n_ctx
+
+    @property
+    def client(self):
+        if self._client is None:
+            import httpx
+
+            headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+            self._client = httpx.Client(base_url=self.base_url, headers=headers, transport=self._transport,
+                                        timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)))
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- the wire format -------------------------------------------------------------
+    def _body(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        p = request.params
+        body: dict[str, Any] = {"model": self.remote_model, "stream": True, "stream_options": {"include_usage": True},
+                                "max_tokens": p.max_tokens, "temperature": 0.0 if p.is_greedy else p.temperature,
+                                "top_p": p.top_p}
+        if p.seed is not None:
+            body["seed"] = p.seed
+        if p.stop:
+            body["stop"] = list(p.stop)
+        for name in ("top_k", "min_p", "repeat_penalty"):
+            if getattr(p, name) != getattr(_DEFAULTS, name):
+                body[name] = getattr(p, name)
+        if request.json_schema is not None:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "answer", "schema": request.json_schema, "strict": True}}
+        if request.messages is not None:
+            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+            return "/chat/completions", body
+        body["prompt"] = request.prompt
+        return "/completions", body
+
+    def _open(self, path: str, body: dict[str, Any]):
+        """The streaming response, after bounded retries of what is worth retrying."""
+        import httpx
+
+        last = ""
+        for attempt in range(self.retries):
+            if attempt:
+                time.sleep(0.5 * 2 ** (attempt - 1))
+            try:
+                resp = self.client.send(self.client.build_request("POST", path, json=body), stream=True)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last = f"{type(exc).__name__}"
+                continue
+            if resp.status_code == 200:
+                return resp
+            detail = _error_message(resp)
+            resp.close()
+            if resp.status_code not in RETRY_STATUS:
+                raise RemoteError(f"{self.base_url}{path}: HTTP {resp.status_code}: {detail}")
+            last = f"HTTP {resp.status_code}: {detail}"
+        raise RemoteError(f"{self.base_url}{path}: no answer after {self.retries} attempts ({last})")
+
+    def execute(self, request: GenerationRequest) -> Iterator[Chunk]:
+        path, body = self._body(request)
+        resp = self._open(path, body)
+        return self._read(resp, chat=request.messages is not None)
+
+    def _read(self, resp, chat: bool) -> Iterator[Chunk]:
+        import httpx
+
+        finish, usage = "stop", None
+        try:
+            for line in resp.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    ev = json.loads(data)
+                except ValueError:
+                    raise RemoteError(f"{self.base_url}: the server sent a stream event that is not JSON") from None
+                if ev.get("error"):
+                    raise RemoteError(f"{self.base_url}: {(ev['error'] or {}).get('message', 'error')}")
+                if ev.get("usage"):
+                    u = ev["usage"]
+                    usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+                for choice in ev.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
+                    if text:
+                        yield Chunk(text)
+                    if choice.get("finish_reason"):
+                        finish = "length" if choice["finish_reason"] == "length" else "stop"
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"{self.base_url}: the stream broke off ({type(exc).__name__})") from None
+        finally:
+            resp.close()
+        yield Chunk("", finish_reason=finish, usage=usage or Usage(0, 0))  # type: ignore[arg-type]
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        """What is sent, readably (the server applies its own chat template, which genstack cannot see)."""
+        return "".join(f"<{m.role}>\n{m.content}\n" for m in messages) + "<assistant>\n"
+
+
+def _error_message(resp) -> str:
+    try:
+        resp.read()
+        data = resp.json()
+        msg = (data.get("error") or {}).get("message") if isinstance(data.get("error"), dict) else data.get("error")
+        return str(msg or resp.text)[:300]
+    except Exception:  # noqa: BLE001 - any body
+        return (resp.text or resp.reason_phrase or "")[:300]

@@ -1,0 +1,62 @@
+"""The remote backend against a real OpenAI-compatible server started from the project's files:
+a second `genstack serve` process on the bundled GGUF."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ._server import serve_process
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+Q = [{"role": "user", "content": "Name three colours of the rainbow."}]
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory):
+    home = tmp_path_factory.mktemp("remote-home")
+    # no guard in the way: the remote text must be the model's own
+    with serve_process(home, "--rate-limit", "0", "--guard", "off", "--no-canary", "--redact", "off") as url:
+        yield url, home
+
+
+def test_greedy_remote_text_equals_local_on_the_same_gguf(remote, smol):
+    from genstack import get_model
+
+    url, _ = remote
+    m = get_model(f"openai:smollm2-135m-instruct@{url}/v1")
+    got = m.chat(Q, greedy=True, max_tokens=24)
+    want = smol.chat(Q, greedy=True, max_tokens=24)
+    assert got.text == want.text and got.text
+    assert got.finish_reason == want.finish_reason and got.usage.completion_tokens == want.usage.completion_tokens
+    pieces = list(m.stream(messages=Q, greedy=True, max_tokens=24))
+    assert len(pieces) > 1 and "".join(pieces) == want.text  # streamed, not one lump
+
+
+def test_ask_over_a_local_collection_with_a_remote_model(remote, tmp_path):
+    from ._server import SAMPLE
+
+    url, _ = remote
+    env = {**os.environ, "GENSTACK_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", "genstack", "ingest", str(SAMPLE), "-c", "docs"], env=env, check=True,
+                   capture_output=True)
+    p = subprocess.run([sys.executable, "-m", "genstack", "ask", "What is the capacity of the Brewmaster K7 kettle?",
+                        "-c", "docs", "--model", f"openai:smollm2-135m-instruct@{url}/v1", "--json"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert not out["abstained"] and "1.7" in out["answer"] and out["cited"]
+
+
+def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path):
+    from ._server import free_port
+
+    env = {**os.environ, "GENSTACK_HOME": str(tmp_path)}
+    p = subprocess.run([sys.executable, "-m", "genstack", "generate", "hi", "--model",
+                        f"openai:m@http://127.0.0.1:{free_port()}/v1"], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 1 and p.stderr.startswith("error: ") and p.stderr.count("\n") == 1
+    assert "no answer after 3 attempts" in p.stderr

@@ -1,0 +1,101 @@
+"""The OpenAI-compatible remote backend on recorded responses (the real servers are in test_remote_integration)."""
+
+import json
+
+import httpx
+import pytest
+
+from genstack import SamplingParams, get_model
+from genstack.errors import InvalidParameter
+from genstack.models.remote import OpenAIModel, RemoteError
+
+pytestmark = pytest.mark.unit
+
+
+def sse(*events) -> bytes:
+    return "".join(f"data: {json.dumps(e)}\n\n" for e in events).encode() + b"data: [DONE]\n\n"
+
+
+CHAT = sse({"choices": [{"delta": {"role": "assistant", "content": ""}}]},
+           {"choices": [{"delta": {"content": "Paris"}}]},
+           {"choices": [{"delta": {"content": " it is."}, "finish_reason": "length"}]},
+           {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3}})
+
+
+def model(handler, **kw):
+    seen = []
+
+    def record(request):
+        seen.append(request)
+        return handler(request, len(seen))
+
+    m = OpenAIModel("qwen@http://gpu-box:8000/v1", transport=httpx.MockTransport(record), **kw)
+    return m, seen
+
+
+def test_streams_text_usage_and_finish_reason():
+    m, seen = model(lambda r, n: httpx.Response(200, content=CHAT))
+    stream = m.stream(messages=[{"role": "user", "content": "Capital of France?"}], greedy=True, max_tokens=3)
+    assert list(stream) == ["Paris", " it is."]
+    c = stream.completion
+    assert c.text == "Paris it is." and c.finish_reason == "length" and (c.usage.prompt_tokens, c.usage.completion_tokens) == (12, 3)
+    body = json.loads(seen[0].content)
+    assert seen[0].url == "http://gpu-box:8000/v1/chat/completions"
+    assert body["model"] == "qwen" and body["temperature"] == 0.0 and body["max_tokens"] == 3 and body["stream"]
+    assert "top_k" not in body and "min_p" not in body  # genstack's defaults are not imposed on the server
+
+
+def test_parameters_schema_and_raw_prompts_on_the_wire():
+    m, seen = model(lambda r, n: httpx.Response(200, content=sse({"choices": [{"text": "{}", "finish_reason": "stop"}]})))
+    p = SamplingParams(temperature=0.6, top_p=0.8, top_k=5, seed=7, stop=("\n",), max_tokens=9)
+    assert m.generate("Once upon", params=p, json_schema={"type": "object"}).text == "{}"
+    body = json.loads(seen[0].content)
+    assert seen[0].url.path == "/v1/completions" and body["prompt"] == "Once upon"
+    assert (body["temperature"], body["top_p"], body["top_k"], body["seed"], body["stop"]) == (0.6, 0.8, 5, 7, ["\n"])
+    assert body["response_format"]["json_schema"]["schema"] == {"type": "object"}
+
+
+def test_retries_what_is_worth_retrying_then_one_line(monkeypatch):
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    m, seen = model(lambda r, n: httpx.Response(503, json={"error": {"message": "busy"}}) if n < 3
+                    else httpx.Response(200, content=CHAT))
+    assert m.generate(messages=[{"role": "user", "content": "x"}]).text == "Paris it is." and len(seen) == 3
+    m, seen = model(lambda r, n: httpx.Response(429, json={"error": {"message": "slow down"}}))
+    with pytest.raises(RemoteError, match="no answer after 3 attempts .*429.*slow down") as exc:
+        m.generate(messages=[{"role": "user", "content": "x"}])
+    assert "\n" not in str(exc.value) and len(seen) == 3
+    m, seen = model(lambda r, n: httpx.Response(400, json={"error": {"message": "bad model"}}))
+    with pytest.raises(RemoteError, match="HTTP 400: bad model"):
+        m.generate(messages=[{"role": "user", "content": "x"}])
+    assert len(seen) == 1  # a client error is not retried
+
+    def down(request, n):
+        raise httpx.ConnectError("refused")
+
+    m, seen = model(down)
+    with pytest.raises(RemoteError, match="ConnectError"):
+        m.generate("x")
+
+
+def test_the_api_key_is_sent_and_never_shown(monkeypatch):
+    monkeypatch.setenv("MY_KEY", "sk-secret-123456")
+    m, seen = model(lambda r, n: httpx.Response(401, json={"error": {"message": "invalid key"}}), api_key_env="MY_KEY")
+    with pytest.raises(RemoteError) as exc:
+        m.generate("x")
+    assert seen[0].headers["authorization"] == "Bearer sk-secret-123456"
+    assert "sk-secret" not in str(exc.value) and "sk-secret" not in repr(m) and "sk-secret" not in m.name
+
+
+def test_named_from_the_cli_spec_and_bad_specs_are_one_line():
+    m = get_model("openai:llama3.2:3b@http://127.0.0.1:11434/v1", n_ctx=4096)
+    assert isinstance(m, OpenAIModel) and m.remote_model == "llama3.2:3b" and m.context_length == 4096
+    for bad in ("openai:no-url", "openai:m@ftp://x", "openai:@http://x"):
+        with pytest.raises(InvalidParameter, match="openai:MODEL@"):
+            get_model(bad)
+
+
+def test_a_stream_error_event_is_an_error():
+    m, _ = model(lambda r, n: httpx.Response(200, content=sse({"choices": [{"delta": {"content": "a"}}]},
+                                                             {"error": {"message": "out of memory"}})))
+    with pytest.raises(RemoteError, match="out of memory"):
+        m.generate(messages=[{"role": "user", "content": "x"}])
