@@ -60,3 +60,29 @@ def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path):
                        timeout=120)
     assert p.returncode == 1 and p.stderr.startswith("error: ") and p.stderr.count("\n") == 1
     assert "no answer after 3 attempts" in p.stderr
+
+
+def test_remote_embeddings_equal_the_local_embedder_and_collections_remember_them(remote, tmp_path):
+    import numpy as np
+
+    from genstack import load_settings
+    from genstack.embeddings import get_embedder
+    from genstack.errors import InvalidParameter
+    from genstack.ingestion import ingest
+    from genstack.retrieval import Retriever
+
+    from ._server import SAMPLE
+
+    url, _ = remote
+    spec = f"openai:minilm-l6-v2@{url}/v1"
+    texts = ["The kettle holds 1.7 litres.", "Bees make honey in hives.", "A ferry leaves at dawn."]
+    far = get_embedder(spec).embed(texts)
+    near = get_embedder("minilm-l6-v2").embed(texts)
+    assert far.shape == near.shape and float(np.min(np.sum(far * near, axis=1))) > 0.9999
+    settings = load_settings(data_dir=tmp_path)
+    report = ingest([SAMPLE], "remote-kb", settings=settings, embedder=spec)
+    assert report.ok and report.chunks > 10
+    hits = Retriever("remote-kb", settings).search("How much water does the kettle hold?", k=3, mode="dense")
+    assert "brewmaster" in hits[0].source
+    with pytest.raises(InvalidParameter, match="was built with embedder"):
+        Retriever("remote-kb", settings, embedder=get_embedder("minilm-l6-v2"))

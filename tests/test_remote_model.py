@@ -99,3 +99,25 @@ def test_a_stream_error_event_is_an_error():
                                                              {"error": {"message": "out of memory"}})))
     with pytest.raises(RemoteError, match="out of memory"):
         m.generate(messages=[{"role": "user", "content": "x"}])
+
+
+def test_remote_embedder_batches_normalises_and_learns_its_dimension():
+    import numpy as np
+
+    from genstack.embeddings import get_embedder
+    from genstack.embeddings.remote import OpenAIEmbedder
+
+    seen = []
+
+    def answer(request):
+        body = json.loads(request.content)
+        seen.append(body)
+        return httpx.Response(200, json={"data": [{"index": i, "embedding": [3.0, 4.0, float(i)]}
+                                                  for i in reversed(range(len(body["input"])))]})
+
+    e = OpenAIEmbedder("bge@http://emb:8080/v1", batch=2, transport=httpx.MockTransport(answer))
+    v = e.embed(["a", "b", "c"])
+    assert [len(b["input"]) for b in seen] == [2, 1] and seen[0]["model"] == "bge"
+    assert v.shape == (3, 3) and np.allclose(np.linalg.norm(v, axis=1), 1) and e.dim == 3
+    assert np.allclose(v[1], np.array([3, 4, 1]) / np.linalg.norm([3, 4, 1]))  # answers put back in input order
+    assert get_embedder("openai:bge@http://emb:8080/v1").name == "openai:bge@http://emb:8080/v1"

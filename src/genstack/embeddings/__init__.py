@@ -14,6 +14,7 @@ __all__ = ["Embedder", "get_embedder"]
 _BUILTIN = {
     "sentence-transformers": "genstack.embeddings.sentence_transformers:SentenceTransformerEmbedder",
     "fake": "genstack.embeddings.fake:FakeEmbedder",
+    "openai": "genstack.embeddings.remote:OpenAIEmbedder",
 }
 
 

@@ -21,32 +21,16 @@ and never appears in a log line or an error.
 from __future__ import annotations
 
 import json
-import os
-import time
 from typing import Any, Iterator, Sequence
 
-from ..errors import GenstackError, InvalidParameter
+from ..errors import InvalidParameter
 from ..generation import Chunk, GenerationRequest, Message, SamplingParams, Usage
+from ..openai_client import OpenAIClient, RemoteError, parse_spec
 from .base import Model
 
 __all__ = ["OpenAIModel", "RemoteError"]
 
 _DEFAULTS = SamplingParams()
-RETRY_STATUS = {429, 500, 502, 503, 504}
-
-
-class RemoteError(GenstackError):
-    """The remote server failed, or could not be reached, after the retries."""
-
-    exit_code = 1
-
-
-def parse_spec(spec: str) -> tuple[str, str]:
-    """``MODEL@BASE_URL`` → (model, base URL ending in /v1 or as given)."""
-    model, sep, url = spec.rpartition("@")
-    if not sep or not model or not url.startswith(("http://", "https://")):
-        raise InvalidParameter(f"a remote model is named openai:MODEL@http(s)://host:port/v1, got {spec!r}")
-    return model, url.rstrip("/")
 
 
 class OpenAIModel(Model):
@@ -62,30 +46,17 @@ class OpenAIModel(Model):
             raise InvalidParameter("a remote model needs a model name and a base URL (openai:MODEL@URL)")
         self.remote_model, self.base_url = model, base_url.rstrip("/")
         self.name = f"openai:{model}@{self.base_url}"
-        self._key = os.environ.get(api_key_env) or None
-        self.timeout, self.retries = float(timeout), int(retries)
         self._n_ctx = int(n_ctx or context_length)
-        self._transport = transport  # an httpx transport (tests record one)
-        self._client = None
+        # transport: an httpx transport (tests record one)
+        self.client = OpenAIClient(self.base_url, api_key_env=api_key_env, timeout=timeout, retries=retries,
+                                   transport=transport)
 
     @property
     def context_length(self) -> int:
         return self._n_ctx
 
-    @property
-    def client(self):
-        if self._client is None:
-            import httpx
-
-            headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-            self._client = httpx.Client(base_url=self.base_url, headers=headers, transport=self._transport,
-                                        timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)))
-        return self._client
-
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self.client.close()
 
     # -- the wire format -------------------------------------------------------------
     def _body(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
@@ -109,31 +80,9 @@ class OpenAIModel(Model):
         body["prompt"] = request.prompt
         return "/completions", body
 
-    def _open(self, path: str, body: dict[str, Any]):
-        """The streaming response, after bounded retries of what is worth retrying."""
-        import httpx
-
-        last = ""
-        for attempt in range(self.retries):
-            if attempt:
-                time.sleep(0.5 * 2 ** (attempt - 1))
-            try:
-                resp = self.client.send(self.client.build_request("POST", path, json=body), stream=True)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                last = f"{type(exc).__name__}"
-                continue
-            if resp.status_code == 200:
-                return resp
-            detail = _error_message(resp)
-            resp.close()
-            if resp.status_code not in RETRY_STATUS:
-                raise RemoteError(f"{self.base_url}{path}: HTTP {resp.status_code}: {detail}")
-            last = f"HTTP {resp.status_code}: {detail}"
-        raise RemoteError(f"{self.base_url}{path}: no answer after {self.retries} attempts ({last})")
-
     def execute(self, request: GenerationRequest) -> Iterator[Chunk]:
         path, body = self._body(request)
-        resp = self._open(path, body)
+        resp = self.client.post(path, body, stream=True)
         return self._read(resp, chat=request.messages is not None)
 
     def _read(self, resp, chat: bool) -> Iterator[Chunk]:
@@ -172,12 +121,3 @@ class OpenAIModel(Model):
         """What is sent, readably (the server applies its own chat template, which genstack cannot see)."""
         return "".join(f"<{m.role}>\n{m.content}\n" for m in messages) + "<assistant>\n"
 
-
-def _error_message(resp) -> str:
-    try:
-        resp.read()
-        data = resp.json()
-        msg = (data.get("error") or {}).get("message") if isinstance(data.get("error"), dict) else data.get("error")
-        return str(msg or resp.text)[:300]
-    except Exception:  # noqa: BLE001 - any body
-        return (resp.text or resp.reason_phrase or "")[:300]

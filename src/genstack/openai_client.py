@@ -1,0 +1,90 @@
+"""The OpenAI wire, once: a client for any OpenAI-compatible server, shared by the remote model
+(``genstack.models.remote``) and the remote embedder (``genstack.embeddings.remote``).
+
+The API key comes from an environment variable (default ``OPENAI_API_KEY``) and never appears in
+an error or a log line. Timeouts, connection errors, 429 and 5xx are retried (``retries`` attempts,
+backoff 0.5 s, 1 s, …) before any answer has arrived; then one :class:`RemoteError` line.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from .errors import GenstackError, InvalidParameter
+
+__all__ = ["OpenAIClient", "RemoteError", "parse_spec", "RETRY_STATUS"]
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class RemoteError(GenstackError):
+    """The remote server failed, or could not be reached, after the retries."""
+
+    exit_code = 1
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``MODEL@BASE_URL`` → (model, base URL)."""
+    model, sep, url = (spec or "").rpartition("@")
+    if not sep or not model or not url.startswith(("http://", "https://")):
+        raise InvalidParameter(f"a remote model is named openai:MODEL@http(s)://host:port/v1, got {spec!r}")
+    return model, url.rstrip("/")
+
+
+class OpenAIClient:
+    def __init__(self, base_url: str, *, api_key_env: str = "OPENAI_API_KEY", timeout: float = 120.0,
+                 retries: int = 3, transport=None):
+        self.base_url = base_url.rstrip("/")
+        self._key = os.environ.get(api_key_env) or None
+        self.timeout, self.retries, self._transport = float(timeout), int(retries), transport
+        self._http = None
+
+    @property
+    def http(self):
+        if self._http is None:
+            import httpx
+
+            headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+            self._http = httpx.Client(base_url=self.base_url, headers=headers, transport=self._transport,
+                                      timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)))
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def post(self, path: str, body: dict[str, Any], *, stream: bool = False):
+        """The 200 response to ``POST path`` (open for reading when ``stream``), after bounded retries."""
+        import httpx
+
+        last = ""
+        for attempt in range(self.retries):
+            if attempt:
+                time.sleep(0.5 * 2 ** (attempt - 1))
+            try:
+                resp = self.http.send(self.http.build_request("POST", path, json=body), stream=stream)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last = type(exc).__name__
+                continue
+            if resp.status_code == 200:
+                return resp
+            detail = error_message(resp)
+            resp.close()
+            if resp.status_code not in RETRY_STATUS:
+                raise RemoteError(f"{self.base_url}{path}: HTTP {resp.status_code}: {detail}")
+            last = f"HTTP {resp.status_code}: {detail}"
+        raise RemoteError(f"{self.base_url}{path}: no answer after {self.retries} attempts ({last})")
+
+
+def error_message(resp) -> str:
+    try:
+        resp.read()
+        data = resp.json()
+        err = data.get("error")
+        msg = err.get("message") if isinstance(err, dict) else err
+        return str(msg or resp.text)[:300]
+    except Exception:  # noqa: BLE001 - any body
+        return (resp.text or resp.reason_phrase or "")[:300]
