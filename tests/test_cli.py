@@ -58,6 +58,7 @@ def test_generate_reads_stdin(monkeypatch, capsys):
     "args, code, fragment",
     [
         (["serve", "--api-key", ""], 2, "--api-key must not be empty"),
+        (["serve", "--model", "openai:no-url"], 2, "openai:MODEL@"),
         (["serve", "--api-key", "ok", "--api-key", " :kb"], 2, "--api-key must not be empty"),
         (["generate", "hi", "-m", "fake", "--top-p", "1.5"], 2, "top_p must be in (0, 1]"),
         (["generate", "hi", "-m", "fake", "--temperature", "-1"], 2, "temperature must be in"),

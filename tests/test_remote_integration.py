@@ -86,3 +86,33 @@ def test_remote_embeddings_equal_the_local_embedder_and_collections_remember_the
     assert "brewmaster" in hits[0].source
     with pytest.raises(InvalidParameter, match="was built with embedder"):
         Retriever("remote-kb", settings, embedder=get_embedder("minilm-l6-v2"))
+
+
+def test_genstack_serve_proxies_a_remote_model_for_plain_and_rag_chat(remote, tmp_path):
+    """A second server in front: --model openai:…@back; chat goes through to the back server,
+    concurrently (a remote model needs no lock), and rag:docs answers with it as the generator."""
+    import threading
+
+    import httpx
+
+    url, _ = remote
+    spec = f"openai:smollm2-135m-instruct@{url}/v1"
+    with serve_process(tmp_path, "--rate-limit", "0", "--model", spec, "--concurrency", "4") as front:
+        statuses = []
+
+        def one():
+            r = httpx.post(front + "/v1/chat/completions", timeout=300,
+                           json={"model": spec, "messages": Q, "temperature": 0, "max_tokens": 12})
+            statuses.append((r.status_code, r.json()["choices"][0]["message"]["content"]))
+
+        threads = [threading.Thread(target=one) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [s for s, _ in statuses] == [200] * 4 and all(text for _, text in statuses)
+        r = httpx.post(front + "/v1/chat/completions", timeout=300, json={
+            "model": "rag:docs", "generator": spec, "temperature": 0,
+            "messages": [{"role": "user", "content": "What is the capacity of the Brewmaster K7 kettle?"}]})
+        body = r.json()
+        assert r.status_code == 200 and "1.7" in body["choices"][0]["message"]["content"], body

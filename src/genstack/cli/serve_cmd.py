@@ -79,11 +79,10 @@ def serve(
     config.check_bind()
     settings = _common.settings()
     if model:
-        from ..models.registry import REGISTRY, resolve_model_file
+        from ..models.registry import check_model_name
 
         for m in model:  # fail now, not on the first request
-            if not (m == "fake" or m.startswith("fake:")) and m not in REGISTRY:
-                resolve_model_file(m, settings)
+            check_model_name(m, settings)
     sys.stderr.write(f"genstack: http://{host}:{port}/  (API: http://{host}:{port}/v1, metrics: /metrics)\n")
     run(config, settings, workers=workers, log_level=log_level)
 

@@ -37,6 +37,7 @@ class Model(ABC):
     supports_loglikelihood: bool = False
     supports_logprobs: bool = False
     supports_batching: bool = False
+    supports_concurrency: bool = False
     supports_tools: bool = False
     supports_embeddings: bool = False
 

@@ -19,6 +19,7 @@ capability        attribute                   meaning
 ``loglikelihood`` ``supports_loglikelihood``  log-probability of given continuations (``score``)
 ``logprobs``      ``supports_logprobs``       per-token log-probabilities of a token sequence
 ``batching``      ``supports_batching``       decodes several requests in one batch
+``concurrency``   ``supports_concurrency``    safe to call from several threads at once (a remote server)
 ``tools``         ``supports_tools``          OpenAI-style tool calls
 ``embeddings``    ``supports_embeddings``     turns texts into vectors
 ================  ==========================  ==================================================
@@ -38,6 +39,7 @@ CAPABILITIES: dict[str, str] = {
     "loglikelihood": "supports_loglikelihood",
     "logprobs": "supports_logprobs",
     "batching": "supports_batching",
+    "concurrency": "supports_concurrency",
     "tools": "supports_tools",
     "embeddings": "supports_embeddings",
 }
@@ -47,6 +49,7 @@ _NEEDED_FOR = {
     "loglikelihood": "scoring continuations (label tasks, multiple-choice benchmarks)",
     "logprobs": "perplexity",
     "batching": "continuous batching (--batch)",
+    "concurrency": "serving several requests at once without a lock",
     "tools": "tool calling",
     "embeddings": "embedding texts",
     "streaming": "streaming",

@@ -210,6 +210,21 @@ def load_backend(name: str) -> type:
     return load_plugin("genstack.backends", name, _BUILTIN_BACKENDS)
 
 
+def check_model_name(name: str, settings: Settings | None = None) -> None:
+    """Raise the error ``get_model(name)`` would, without loading anything."""
+    from ..plugins import split_spec
+
+    if name == "fake" or name.startswith("fake:") or name in REGISTRY:
+        return
+    named = split_spec(name, "genstack.backends", _BUILTIN_BACKENDS)
+    if named is not None:
+        check = getattr(load_backend(named[0]), "check_spec", None)
+        if check is not None:
+            check(named[1])
+        return
+    resolve_model_file(name, settings or load_settings())
+
+
 def get_model(name_or_path: str | None = None, *, settings: Settings | None = None, **options: Any) -> "Model":
     """Return a generator model, loaded lazily on its first request.
 

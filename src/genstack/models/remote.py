@@ -36,6 +36,9 @@ _DEFAULTS = SamplingParams()
 class OpenAIModel(Model):
     can_stream = True
     supports_schema = True  # sent as response_format; the result is validated
+    supports_concurrency = True  # the server schedules concurrent requests; no lock here
+    #: checks a spec without connecting (genstack serve --model validates names at start)
+    check_spec = staticmethod(parse_spec)
 
     def __init__(self, spec: str | None = None, *, model: str | None = None, base_url: str | None = None,
                  api_key_env: str = "OPENAI_API_KEY", timeout: float = 120.0, context_length: int = 8192,

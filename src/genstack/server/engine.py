@@ -108,7 +108,7 @@ class Engine:
                     from ..models.registry import get_model
 
                     model = get_model(name, settings=self.settings)
-                    if self.config.batch_slots > 1:
+                    if self.config.batch_slots > 1 and not model.supports_concurrency:
                         if model.supports_batching:
                             model.enable_batching(self.config.batch_slots, kv=self.config.batch_kv)
                         else:  # said, not silent: this model serves one request at a time
@@ -192,7 +192,7 @@ class Engine:
     def lock_for(self, name: str):
         """One request at a time per model, except for a model that batches requests itself."""
         m = self._models.get(name)
-        if m is not None and m.supports_batching and m.batching:
+        if m is not None and (m.supports_concurrency or (m.supports_batching and m.batching)):
             return _NO_LOCK
         return self._locks[name]
 
