@@ -116,3 +116,51 @@ def test_genstack_serve_proxies_a_remote_model_for_plain_and_rag_chat(remote, tm
             "messages": [{"role": "user", "content": "What is the capacity of the Brewmaster K7 kettle?"}]})
         body = r.json()
         assert r.status_code == 200 and "1.7" in body["choices"][0]["message"]["content"], body
+
+
+@pytest.fixture(scope="module")
+def llama_server(smol, tmp_path_factory):
+    """llama-cpp-python's own OpenAI server (the [llamacpp-server] extra) on the exact file the local model loads."""
+    pytest.importorskip("llama_cpp.server.app", reason="the llamacpp-server extra is not installed")
+    import time
+    import urllib.request
+
+    from ._server import free_port
+
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("llama-server") / "log", "w")
+    used = smol.settings_used
+    threads, batch_threads = used["n_threads"], used["n_threads_batch"]
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(smol.path), "--host",
+                             "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--flash_attn", "true",
+                             "--n_threads", str(threads), "--n_threads_batch", str(batch_threads),
+                             "--model_alias", "smol"], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url + "/v1/models", timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                raise RuntimeError("llama_cpp.server did not start")
+            time.sleep(0.3)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+
+
+def test_llama_cpp_server_greedy_text_equals_local(llama_server, smol):
+    from genstack import get_model
+
+    m = get_model(f"openai:smol@{llama_server}/v1")
+    for q in (Q, [{"role": "user", "content": "What is the capital of France?"}]):
+        got = m.chat(q, greedy=True, max_tokens=24)
+        want = smol.chat(q, greedy=True, max_tokens=24)
+        assert got.text == want.text and got.text, (got.text, want.text)
+    raw = m.generate("Once upon a time", greedy=True, max_tokens=12)  # /v1/completions
+    assert raw.text == smol.generate("Once upon a time", greedy=True, max_tokens=12).text

@@ -42,7 +42,20 @@ def test_streams_text_usage_and_finish_reason():
     body = json.loads(seen[0].content)
     assert seen[0].url == "http://gpu-box:8000/v1/chat/completions"
     assert body["model"] == "qwen" and body["temperature"] == 0.0 and body["max_tokens"] == 3 and body["stream"]
-    assert "top_k" not in body and "min_p" not in body  # genstack's defaults are not imposed on the server
+    assert (body["top_k"], body["min_p"], body["repeat_penalty"]) == (40, 0.05, 1.0)  # no server defaults sneak in
+
+
+def test_a_server_that_refuses_the_extras_gets_the_standard_fields_only():
+    def answer(request, n):
+        body = json.loads(request.content)
+        if "top_k" in body:
+            return httpx.Response(400, json={"error": {"message": "Unrecognized request argument supplied: top_k"}})
+        return httpx.Response(200, content=CHAT)
+
+    m, seen = model(answer)
+    assert m.generate(messages=[{"role": "user", "content": "x"}]).text == "Paris it is."
+    assert m.generate(messages=[{"role": "user", "content": "y"}]).text == "Paris it is."
+    assert ["top_k" in json.loads(r.content) for r in seen] == [True, False, False]  # asked once, then remembered
 
 
 def test_parameters_schema_and_raw_prompts_on_the_wire():

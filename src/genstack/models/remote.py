@@ -7,9 +7,11 @@ and never appears in a log line or an error.
 
 - Chat requests go to ``/chat/completions``, raw prompts to ``/completions``, both streamed
   (``stream_options.include_usage`` for token counts).
-- Decoding: ``temperature`` (0 when greedy), ``top_p``, ``max_tokens``, ``stop``, ``seed`` always;
-  ``top_k``, ``min_p`` and ``repeat_penalty`` only when set away from genstack's defaults (not every
-  server knows them).
+- Decoding: ``temperature`` (0 when greedy), ``top_p``, ``max_tokens``, ``stop``, ``seed``, and the
+  llama.cpp-family extras ``top_k``, ``min_p``, ``repeat_penalty`` (llama.cpp's server, vLLM and
+  genstack read them; leaving them out lets a server apply its own, e.g. llama.cpp's repeat
+  penalty 1.1). A server that refuses them (a 400 naming one, as OpenAI's does) gets the request
+  again without them, and this model stops sending them.
 - ``json_schema`` is sent as ``response_format: json_schema``; the server may or may not constrain
   decoding, so genstack validates the result as always.
 - Timeouts, connection errors, 429 and 5xx are retried (3 attempts, backoff 0.5 s, 1 s) before any
@@ -24,13 +26,14 @@ import json
 from typing import Any, Iterator, Sequence
 
 from ..errors import InvalidParameter
-from ..generation import Chunk, GenerationRequest, Message, SamplingParams, Usage
+from ..generation import Chunk, GenerationRequest, Message, Usage
 from ..openai_client import OpenAIClient, RemoteError, parse_spec
 from .base import Model
 
 __all__ = ["OpenAIModel", "RemoteError"]
 
-_DEFAULTS = SamplingParams()
+#: sampling fields llama.cpp-family servers read and OpenAI's own API refuses
+EXTRAS = ("top_k", "min_p", "repeat_penalty")
 
 
 class OpenAIModel(Model):
@@ -53,6 +56,7 @@ class OpenAIModel(Model):
         # transport: an httpx transport (tests record one)
         self.client = OpenAIClient(self.base_url, api_key_env=api_key_env, timeout=timeout, retries=retries,
                                    transport=transport)
+        self._extras = True  # send top_k / min_p / repeat_penalty until a server refuses them
 
     @property
     def context_length(self) -> int:
@@ -71,9 +75,8 @@ class OpenAIModel(Model):
             body["seed"] = p.seed
         if p.stop:
             body["stop"] = list(p.stop)
-        for name in ("top_k", "min_p", "repeat_penalty"):
-            if getattr(p, name) != getattr(_DEFAULTS, name):
-                body[name] = getattr(p, name)
+        if self._extras:
+            body.update(top_k=p.top_k, min_p=p.min_p, repeat_penalty=p.repeat_penalty)
         if request.json_schema is not None:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "answer", "schema": request.json_schema, "strict": True}}
@@ -85,7 +88,15 @@ class OpenAIModel(Model):
 
     def execute(self, request: GenerationRequest) -> Iterator[Chunk]:
         path, body = self._body(request)
-        resp = self.client.post(path, body, stream=True)
+        try:
+            resp = self.client.post(path, body, stream=True)
+        except RemoteError as exc:
+            refused = self._extras and any(f in str(exc) for f in EXTRAS) and (" 400:" in str(exc) or " 422:" in str(exc))
+            if not refused:
+                raise
+            self._extras = False  # this server does not take the llama.cpp extras: send the standard fields only
+            path, body = self._body(request)
+            resp = self.client.post(path, body, stream=True)
         return self._read(resp, chat=request.messages is not None)
 
     def _read(self, resp, chat: bool) -> Iterator[Chunk]:
