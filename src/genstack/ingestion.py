@@ -183,33 +183,29 @@ def ingest(
                 emit("part", {"path": source, "chunks": len(records), "of": len(chunks)})
             return records
 
+        def stored(source: str, records: list[Record], digest: str, is_new: bool) -> None:
+            """One file's chunks replace its old ones, with its hash, in one step."""
+            store.replace_source(source, records, digest)
+            report.chunks += len(records)
+            if is_new:
+                report.added += 1
+            else:
+                report.updated += 1
+            emit("file", {"path": source, "chunks": len(records), "status": "added" if is_new else "updated"})
+
         def flush() -> None:
             nonlocal pending, pending_chunks
             if not pending:
                 return
             if len(pending) == 1 and len(pending[0][2]) > PART_CHUNKS:
                 source, digest, chunks, is_new = pending[0]
-                records = write_large(source, chunks)
-                store.replace_source(source, records, digest)
-                report.chunks += len(chunks)
-                if is_new:
-                    report.added += 1
-                else:
-                    report.updated += 1
-                emit("file", {"path": source, "chunks": len(chunks), "status": "added" if is_new else "updated"})
-                pending, pending_chunks = [], 0
-                return
-            vectors = embed([c for _, _, chunks, _ in pending for c in chunks])
-            offset = 0
-            for source, digest, chunks, is_new in pending:
-                store.replace_source(source, _records(source, chunks, vectors[offset:offset + len(chunks)]), digest)
-                offset += len(chunks)
-                report.chunks += len(chunks)
-                if is_new:
-                    report.added += 1
-                else:
-                    report.updated += 1
-                emit("file", {"path": source, "chunks": len(chunks), "status": "added" if is_new else "updated"})
+                stored(source, write_large(source, chunks), digest, is_new)
+            else:
+                vectors = embed([c for _, _, chunks, _ in pending for c in chunks])
+                offset = 0
+                for source, digest, chunks, is_new in pending:
+                    stored(source, _records(source, chunks, vectors[offset:offset + len(chunks)]), digest, is_new)
+                    offset += len(chunks)
             pending, pending_chunks = [], 0
 
         seen: set[str] = set()
