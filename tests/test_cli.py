@@ -151,3 +151,15 @@ def test_help_shows_no_type_for_on_off_flags(capsys):
     assert run(["generate", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--greedy" in out and "<bool>" not in out and "<float>" in out
+
+
+def test_serve_accepts_a_configured_remote_model_name(tmp_path, monkeypatch, capsys):
+    from genstack.models.registry import check_model_name
+    from genstack import load_settings
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[models.big]\nbase_url = "http://gpu-box:8000/v1"\nmodel = "llama"\n')
+    check_model_name("big", load_settings(cfg))  # a name from the config file is a model, checked without connecting
+    monkeypatch.setenv("GENSTACK_CONFIG", str(cfg))
+    assert run(["config", "show"]) == 0
+    assert "gpu-box" in capsys.readouterr().out

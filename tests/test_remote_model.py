@@ -134,3 +134,29 @@ def test_remote_embedder_batches_normalises_and_learns_its_dimension():
     assert v.shape == (3, 3) and np.allclose(np.linalg.norm(v, axis=1), 1) and e.dim == 3
     assert np.allclose(v[1], np.array([3, 4, 1]) / np.linalg.norm([3, 4, 1]))  # answers put back in input order
     assert get_embedder("openai:bge@http://emb:8080/v1").name == "openai:bge@http://emb:8080/v1"
+
+
+def test_remote_models_named_in_the_config_file(tmp_path, monkeypatch):
+    from genstack import load_settings
+    from genstack.embeddings import get_embedder
+    from genstack.embeddings.remote import OpenAIEmbedder
+    from genstack.errors import ConfigError
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[models.big]\nbase_url = "http://gpu-box:8000/v1"\nmodel = "llama-3.1-8b"\n'
+                   'api_key_env = "GPU_KEY"\ncontext_length = 32768\n\n'
+                   '[models.vectors]\nbase_url = "http://gpu-box:8080/v1"\nmodel = "bge-m3"\nkind = "embedding"\n')
+    s = load_settings(cfg)
+    m = get_model("big", settings=s)
+    assert isinstance(m, OpenAIModel) and m.remote_model == "llama-3.1-8b" and m.context_length == 32768
+    e = get_embedder("vectors", settings=s)
+    assert isinstance(e, OpenAIEmbedder) and e.name == "openai:bge-m3@http://gpu-box:8080/v1"
+    with pytest.raises(InvalidParameter, match="embedding model"):
+        get_model("vectors", settings=s)
+    for bad, fragment in (('[models.x]\nmodel = "m"\n', "needs base_url"),
+                          ('[models.x]\nbase_url = "ftp://h"\nmodel = "m"\n', "http://"),
+                          ('[models.x]\nbase_url = "http://h"\nmodel = "m"\ntemperature = 1\n', "unknown key"),
+                          ('[models.x]\nbase_url = "http://h"\nmodel = "m"\nkind = "vision"\n', "kind must be")):
+        cfg.write_text(bad)
+        with pytest.raises(ConfigError, match=fragment):
+            load_settings(cfg)

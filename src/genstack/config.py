@@ -80,6 +80,16 @@ class Settings:
     #: the system prompt ``genstack generate`` and plain ``genstack chat`` give a chat model when
     #: --system is not set ("" sends none); shown by --show-prompt
     system_prompt: str = "You are a helpful assistant. Answer the question directly and briefly."
+    #: models on OpenAI-compatible servers, by the name you give them (config file only)::
+    #:
+    #:     [models.big]
+    #:     base_url = "http://gpu-box:8000/v1"
+    #:     model = "meta-llama/Llama-3.1-8B-Instruct"
+    #:     api_key_env = "GPU_BOX_KEY"      # optional; the variable holding the key
+    #:     timeout = 120                     # optional, seconds
+    #:     context_length = 8192             # optional
+    #:     kind = "chat"                     # or "embedding"
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
@@ -127,6 +137,36 @@ def _coerce(name: str, raw: Any, typ: Any, origin: str) -> Any:
     return str(raw)
 
 
+_MODEL_KEYS = {"base_url": str, "model": str, "api_key_env": str, "timeout": (int, float), "context_length": int,
+               "kind": str}
+
+
+def _remote_models(raw: Any, origin: str) -> dict[str, dict[str, Any]]:
+    """``[models.NAME]`` tables, checked: each needs base_url and model; kind is chat or embedding."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: models must be tables, [models.NAME] with base_url and model")
+    out = {}
+    for name, table in raw.items():
+        where = f"{origin}: [models.{name}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table with base_url and model")
+        unknown = set(table) - set(_MODEL_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(_MODEL_KEYS)})")
+        for key in ("base_url", "model"):
+            if not isinstance(table.get(key), str) or not table[key].strip():
+                raise ConfigError(f"{where} needs {key} (a string)")
+        for key, typ in _MODEL_KEYS.items():
+            if key in table and (not isinstance(table[key], typ) or isinstance(table[key], bool)):
+                raise ConfigError(f"{where}: {key} has the wrong type ({type(table[key]).__name__})")
+        if not table["base_url"].startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: base_url must start with http:// or https://")
+        if table.get("kind", "chat") not in ("chat", "embedding"):
+            raise ConfigError(f"{where}: kind must be chat or embedding, got {table['kind']!r}")
+        out[str(name)] = dict(table)
+    return out
+
+
 def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -146,11 +186,13 @@ def load_settings(
         for key, raw in data.items():
             if key not in known:
                 raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
-            values[key] = _coerce(key, raw, known[key], str(path))
+            values[key] = _remote_models(raw, str(path)) if key == "models" else _coerce(key, raw, known[key], str(path))
     elif config_file is not None:
         raise ConfigError(f"config file not found: {path}")
 
     for key, typ in known.items():
+        if key == "models":  # tables: the config file only
+            continue
         var = f"GENSTACK_{key.upper()}"
         if var in env and env[var] != "":
             values[key] = _coerce(key, env[var], typ, var)

@@ -35,6 +35,11 @@ def get_embedder(name: str | None = None, *, settings: Settings | None = None, *
         if dim and not dim.isdigit():
             raise InvalidParameter(f"fake embedder dimension must be a number, got {dim!r}")
         return _backend("fake")(dim=int(dim) if dim else 64)
+    remote = settings.models.get(name)
+    if remote is not None and remote.get("kind") == "embedding":  # [models.NAME] kind = "embedding"
+        # the collection records the resolved openai:MODEL@URL, not the alias, so it is found again as it was
+        table = {k: v for k, v in remote.items() if k not in ("kind", "context_length")}
+        return _backend("openai")(None, **{**table, **options})
     from ..plugins import split_spec
 
     named = split_spec(name, "genstack.embedders", _BUILTIN)

@@ -214,7 +214,8 @@ def check_model_name(name: str, settings: Settings | None = None) -> None:
     """Raise the error ``get_model(name)`` would, without loading anything."""
     from ..plugins import split_spec
 
-    if name == "fake" or name.startswith("fake:") or name in REGISTRY:
+    settings = settings or load_settings()
+    if name == "fake" or name.startswith("fake:") or name in REGISTRY or name in settings.models:
         return
     named = split_spec(name, "genstack.backends", _BUILTIN_BACKENDS)
     if named is not None:
@@ -222,7 +223,7 @@ def check_model_name(name: str, settings: Settings | None = None) -> None:
         if check is not None:
             check(named[1])
         return
-    resolve_model_file(name, settings or load_settings())
+    resolve_model_file(name, settings)
 
 
 def get_model(name_or_path: str | None = None, *, settings: Settings | None = None, **options: Any) -> "Model":
@@ -241,6 +242,12 @@ def get_model(name_or_path: str | None = None, *, settings: Settings | None = No
         cls = load_backend("fake")
         reply = name.partition(":")[2]
         return cls(replies=[reply] if reply else None, **options)
+    remote = settings.models.get(name)
+    if remote is not None:  # [models.NAME] in the config file: a model on an OpenAI-compatible server
+        if remote.get("kind", "chat") != "chat":
+            raise InvalidParameter(f"{name!r} is an embedding model ([models.{name}] kind), not a generator")
+        table = {k: v for k, v in remote.items() if k != "kind"}
+        return load_backend("openai")(None, settings=settings, **{**table, **options})
     from ..plugins import split_spec
 
     named = split_spec(name, "genstack.backends", _BUILTIN_BACKENDS)
