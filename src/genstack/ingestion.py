@@ -212,18 +212,21 @@ def ingest(
         for path in walk.files:
             source = str(path.resolve())
             seen.add(source)
-            try:
-                digest = sha256_file(path)
-            except OSError as exc:
-                report.failed.append((str(path), exc.strerror or str(exc)))
-                emit("file", {"path": source, "status": "failed"})
-                continue
-            size = path.stat().st_size
+            try:  # before hashing: a file too big to ingest is not read at all
+                size = path.stat().st_size
+            except OSError:
+                size = 0
             if size > settings.max_file_bytes:
                 reason = (f"{size / 1e6:.1f} MB is over the max_file_bytes setting ({settings.max_file_bytes / 1e6:.0f} MB); "
                           "raise it (GENSTACK_MAX_FILE_BYTES) or split the file")
                 report.failed.append((str(path), reason))
                 emit("file", {"path": source, "status": "failed", "reason": reason})
+                continue
+            try:
+                digest = sha256_file(path)
+            except OSError as exc:
+                report.failed.append((str(path), exc.strerror or str(exc)))
+                emit("file", {"path": source, "status": "failed"})
                 continue
             if known.get(source) == digest:
                 report.unchanged += 1

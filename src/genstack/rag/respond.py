@@ -15,7 +15,7 @@ response: the client gets the checked answer, guarded as a whole.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..generation import Completion, Message, SamplingParams, Usage
 from .answer import Answer, render_tail
@@ -78,6 +78,18 @@ def _withheld(guard, sent: list[str], prompt: str | None, params: dict[str, Any]
     yield Outcome("".join(sent) + text, "content_filter", blocked=guard.blocked, prompt=prompt, params=params)
 
 
+def _close(guard, sent: list[str], streaming: bool, whole: str, after: str = ""):
+    """End a response the guard did not withhold; return the text the client received. Streamed:
+    the guard's held-back tail (then ``after``, guarded) goes out. Unstreamed: ``whole``, guarded."""
+    if not streaming:
+        return guard.finish(whole)
+    tail = guard.finish() + (guard.finish(after) if after else "")
+    if tail:
+        sent.append(tail)
+        yield tail
+    return "".join(sent)
+
+
 def grounded(pipeline, request, guard, *, streaming: bool = True) -> Iterator[str | Outcome]:
     """A grounded answer to ``request`` (a :class:`~genstack.rag.pipeline.RagRequest`) under ``guard``
     (a :class:`~genstack.guard.GuardSession` whose input check has passed)."""
@@ -89,39 +101,29 @@ def grounded(pipeline, request, guard, *, streaming: bool = True) -> Iterator[st
         return
     answer = run.answer
     assert answer is not None
-    if streaming:
-        checked = render_tail(answer)  # the retraction or quote that follows a rejected draft
-        tail = guard.finish() + (guard.finish(checked) if checked else "")
-        if tail:
-            sent.append(tail)
-            yield tail
-        text = "".join(sent)
-    else:
-        text = guard.finish(answer.text)
+    # after a streamed draft: the retraction or quote, when the checks rejected or replaced it
+    text = yield from _close(guard, sent, streaming, answer.text, render_tail(answer))
     finish = "content_filter" if guard.blocked else "stop"
     yield Outcome(text, finish, answer=answer, blocked=guard.blocked, usage=answer.usage, prompt=answer.prompt,
                   params=answer.params)
 
 
 def plain(model, messages: Sequence[Message], params: SamplingParams, guard, *, streaming: bool = True,
-          json_schema: dict | None = None, on_overflow: str = "error") -> Iterator[str | Outcome]:
-    """A chat completion of ``messages`` under ``guard``: canary and redaction in, guarded text out."""
-    ts = model.stream(messages=guard.prepare(messages), params=params, json_schema=json_schema,
-                      on_overflow=on_overflow)
+          json_schema: dict | None = None, on_overflow: str = "error",
+          check: Callable[[list[Message]], None] | None = None) -> Iterator[str | Outcome]:
+    """A chat completion of ``messages`` under ``guard``: canary and redaction in, guarded text out.
+    ``check`` sees the messages as the model will (the server's prompt-size limit)."""
+    prepared = guard.prepare(messages)
+    if check is not None:
+        check(prepared)
+    ts = model.stream(messages=prepared, params=params, json_schema=json_schema, on_overflow=on_overflow)
     sent: list[str] = []
     yield from _relay(ts, guard, sent, streaming)
     if guard.blocked:
         yield from _withheld(guard, sent, ts.prompt, params.to_dict())
         return
     comp = ts.completion
-    if streaming:
-        tail = guard.finish()
-        if tail:
-            sent.append(tail)
-            yield tail
-        text = "".join(sent)
-    else:
-        text = guard.finish(comp.text)
+    text = yield from _close(guard, sent, streaming, comp.text)
     finish = "content_filter" if guard.blocked else comp.finish_reason
     yield Outcome(text, finish, completion=comp, blocked=guard.blocked, usage=comp.usage, prompt=ts.prompt,
                   params=comp_params(params, comp))

@@ -304,9 +304,9 @@ async def chat_completions(request: Request):
 
     def make_plain():
         model = engine.model(gen_name)
-        _check_prompt(gs, model.count_chat_tokens(guard.prepare(messages)))
         yield from plain(model, messages, cp.params, guard, streaming=cp.stream, json_schema=cp.json_schema,
-                         on_overflow="clamp" if cp.clamp else "error")
+                         on_overflow="clamp" if cp.clamp else "error",
+                         check=lambda prepared: _check_prompt(gs, model.count_chat_tokens(prepared)))
 
     make = make_grounded if (rag or documents is not None) else make_plain
     items = await _started(engine.stream(make, lock=gen_name))
