@@ -141,3 +141,39 @@ def test_document_text_is_shown_as_text_never_as_html(page, tmp_path):
     assert page.evaluate("window.__xss") is None
     assert page.locator("#search-results img, #search-results a").count() == 0
     assert not [u for u in page.outside_requests if "evil.example" in u]
+
+
+def test_arena_battle_streams_both_sides_hides_names_until_the_vote_then_rates(page, live_server):
+    page.click("#tab-arena")
+    assert page.locator("#arena").is_visible() and not page.locator("#chat").is_visible()
+    page.fill("#max_tokens", "48")
+    page.dispatch_event("#max_tokens", "input")
+    page.fill("#arena-prompt", "What is the capital of France?")
+    page.click("#arena-send")
+    # both sides stream before either has finished
+    page.wait_for_function(
+        "() => ['a', 'b'].every(s => document.querySelector('#side-' + s + ' .content').textContent.length > 0)",
+        timeout=120_000)
+    page.wait_for_selector("#arena[data-state='voting']", timeout=120_000)
+    assert page.locator("#side-a[data-done='1']").count() == 1 and page.locator("#side-b[data-done='1']").count() == 1
+    served = {"smollm2-135m-instruct", "gemma3-270m"}
+    heads = page.locator("#side-a h3").inner_text() + page.locator("#side-b h3").inner_text()
+    assert not any(name in heads for name in served)  # anonymous until the vote
+    answers = {s: page.locator(f"#side-{s} .content").inner_text() for s in ("a", "b")}
+    page.click("#arena-vote button[data-winner='a']")
+    page.wait_for_selector("#arena[data-state='voted']", timeout=30_000)
+    reveal = page.locator("#arena-reveal").inner_text()
+    a_name = page.locator("#side-a h3").inner_text().split(": ", 1)[1]
+    b_name = page.locator("#side-b h3").inner_text().split(": ", 1)[1]
+    assert {a_name, b_name} == served and f"A was {a_name}" in reveal
+    page.wait_for_selector("#arena-board[data-loaded='1']", timeout=30_000)
+    rows = page.locator("#arena-board tbody tr")
+    assert rows.count() == 2 and a_name in rows.first.inner_text()  # the winner leads
+    db = sqlite3.connect(live_server.home / "arena.db")
+    row = db.execute("SELECT model_a, model_b, winner, voter, answer_a, params FROM battles").fetchall()
+    assert len(row) == 1
+    model_a, model_b, winner, voter, answer_a, params = row[0]
+    assert (model_a, model_b, winner) == (a_name, b_name, "model_a") and voter.startswith("ip-")
+    assert answer_a.strip() and answer_a.split()[0] in answers["a"]
+    assert '"max_tokens": 48' in params
+    assert page.outside_requests == [] and page.errors == []

@@ -68,3 +68,14 @@ def test_readme_grounded_answers_example_runs(tmp_path, monkeypatch):
     out = {}
     exec(compile(block, "README.md", "exec"), out)  # noqa: S102 - the README's own code
     assert out["answer"].checks and out["run"].answer is not None
+
+
+def test_readme_arena_example_runs(tmp_path, monkeypatch, capsys):
+    """The Python block of "Arena" runs as written (its models are the fakes)."""
+    block = README.split("## Arena", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("GENSTACK_HOME", str(tmp_path / "home"))
+    out = {}
+    exec(compile(block, "README.md", "exec"), out)  # noqa: S102 - the README's own code
+    printed = capsys.readouterr().out
+    assert "fake:Paris." in printed and "'rank': 1" in printed
+    assert out["arena"].db.get(out["battle"].id)["winner"] == "model_a"

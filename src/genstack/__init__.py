@@ -60,6 +60,11 @@ _LAZY = {
     "evaluate_beir": ("genstack.evaluation.retrieval", "evaluate_beir"),
     "perplexity": ("genstack.evaluation.perplexity", "perplexity"),
     "compute_metric": ("genstack.evaluation.metrics", "compute"),
+    # the arena
+    "Arena": ("genstack.arena.battles", "Arena"),
+    "ArenaDB": ("genstack.arena.store", "ArenaDB"),
+    "Leaderboard": ("genstack.arena.ratings", "Leaderboard"),
+    "leaderboard": ("genstack.arena.ratings", "leaderboard"),
     # safety and capabilities
     "GuardPolicy": ("genstack.guard.policy", "GuardPolicy"),
     "capabilities": ("genstack.models.capabilities", "capabilities"),
@@ -108,6 +113,8 @@ __all__ = [
     "sentiment", "classify", "extract", "translate",
     # evaluation
     "evaluate_rag", "load_rag_dataset", "evaluate_task", "evaluate_beir", "perplexity", "compute_metric",
+    # the arena
+    "Arena", "ArenaDB", "Leaderboard", "leaderboard",
     # safety and capabilities
     "GuardPolicy", "capabilities", "UnsupportedCapability",
     # errors

@@ -15,7 +15,7 @@ __all__ = ["main", "app"]
 def _build_app():
     import typer
 
-    from . import config_cmd, demo_cmd, eval_cmd, generate, ingest_cmd, models, rag_cmd, redteam_cmd, serve_cmd, task_cmd
+    from . import arena_cmd, config_cmd, demo_cmd, eval_cmd, generate, ingest_cmd, models, rag_cmd, redteam_cmd, serve_cmd, task_cmd
 
     app = typer.Typer(
         name="genstack",
@@ -35,6 +35,7 @@ def _build_app():
     app.add_typer(models.app, name="models")
     app.add_typer(eval_cmd.app, name="eval")
     app.add_typer(config_cmd.app, name="config")
+    app.add_typer(arena_cmd.app, name="arena")
     return app
 
 

@@ -40,6 +40,8 @@ def serve(
     no_canary: bool = typer.Option(False, "--no-canary", help="Do not put a canary in the system prompt nor withhold answers that echo it."),
     redact: str = typer.Option("secrets", "--redact", help="Redact answers and user messages: off, secrets (keys, tokens, passwords) or all PII."),
     sources: str = typer.Option("strip", "--sources", help="Sentences of retrieved chunks that give orders to the model: strip, flag or off."),
+    arena: Optional[str] = typer.Option(None, "--arena", help="Models the web UI's Arena tab battles, comma-separated "
+                                        "(each is served). Default: every generator served."),
 ) -> None:
     """Serve the OpenAI-compatible API, the collections API and the web UI.
 
@@ -75,7 +77,8 @@ def serve(
         max_upload_bytes=max_upload, max_prompt_tokens=max_prompt_tokens, max_tokens_cap=max_tokens,
         rate_limit=rate_limit, max_concurrency=concurrency, max_queue=queue, request_timeout=timeout,
         log_requests=not no_log, access_log=not no_access_log, guard_input=guard, guard_canary=not no_canary,
-        guard_redact=redact, guard_sources=sources, batch_slots=batch, batch_kv=batch_kv)
+        guard_redact=redact, guard_sources=sources, batch_slots=batch, batch_kv=batch_kv,
+        arena_models=tuple(dict.fromkeys(a.strip() for a in (arena or "").split(",") if a.strip())))
     config.check_bind()
     settings = _common.settings()
     if model:
@@ -83,6 +86,10 @@ def serve(
 
         for m in model:  # fail now, not on the first request
             check_model_name(m, settings)
+    if arena is not None:
+        from ..arena.battles import check_arena_models
+
+        check_arena_models(config.arena_models, settings)
     sys.stderr.write(f"genstack: http://{host}:{port}/  (API: http://{host}:{port}/v1, metrics: /metrics)\n")
     run(config, settings, workers=workers, log_level=log_level)
 

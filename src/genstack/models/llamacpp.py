@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import dataclasses
 import os
 import threading
 import weakref
@@ -37,6 +38,8 @@ PLAIN_CHAT = (
     "{% else %}Assistant: {{ m.content }}\n{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
 )
+#: where the model's turn ends in PLAIN_CHAT: chat requests to a template-less model stop there
+PLAIN_TURN = "\nUser:"
 
 
 #: tokens of KV cache per batching slot (prompt + answer); 16 slots of 2048 take ~0.2 GB for SmolLM2-135M
@@ -235,6 +238,10 @@ class LlamaCppModel(Model):
     def execute(self, request: GenerationRequest) -> Iterator[Chunk]:
         if request.messages is not None:
             prompt = self.render_chat(request.messages)
+            if not self.info.chat_template and PLAIN_TURN not in request.params.stop:
+                # a base model chatting through PLAIN_CHAT would go on to write the user's next turn
+                request = dataclasses.replace(
+                    request, params=request.params.replace(stop=tuple(request.params.stop) + (PLAIN_TURN,)))
         else:
             prompt = request.prompt or ""
         tokens = self.tokenize(prompt)

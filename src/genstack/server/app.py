@@ -52,6 +52,8 @@ class State:
         self._logdb = None
         self.jobs: dict[str, dict[str, Any]] = {}
         self.guard = config.guard_policy()
+        #: the arena (genstack.arena.Arena), made on the first battle
+        self.arena = None
 
     #: finished ingest jobs kept for GET /api/jobs/{id}; older ones are forgotten (running ones never)
     MAX_FINISHED_JOBS = 256
@@ -134,7 +136,7 @@ def create_app(settings: Settings | None = None, config: ServerConfig | None = N
     from fastapi.staticfiles import StaticFiles
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from . import routes_api, routes_openai
+    from . import routes_api, routes_arena, routes_openai
 
     settings = settings or load_settings()
     config = config or ServerConfig()
@@ -185,6 +187,7 @@ def create_app(settings: Settings | None = None, config: ServerConfig | None = N
 
     app.include_router(routes_openai.router)
     app.include_router(routes_api.router)
+    app.include_router(routes_arena.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():

@@ -27,6 +27,8 @@ class ServerConfig:
     #: generator names served besides the default model (registry names or GGUF paths);
     #: empty means the default model and every installed registry generator
     models: tuple[str, ...] = ()
+    #: the models the web UI's Arena tab battles (two or more); empty means every generator served
+    arena_models: tuple[str, ...] = ()
     #: largest request body, in bytes, for every route but uploads (413 above it)
     max_body_bytes: int = 1_000_000
     #: largest upload request, in bytes (413 above it)
@@ -64,6 +66,7 @@ class ServerConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_keys", tuple(k for k in self.api_keys if k))
         object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "arena_models", tuple(self.arena_models))
         for name in ("port", "max_body_bytes", "max_upload_bytes", "max_prompt_tokens", "max_tokens_cap",
                      "rate_limit", "max_concurrency", "max_queue", "batch_slots"):
             v = getattr(self, name)
@@ -111,6 +114,7 @@ class ServerConfig:
         data = json.loads(text)
         data["api_keys"] = tuple(data.get("api_keys", ()))
         data["models"] = tuple(data.get("models", ()))
+        data["arena_models"] = tuple(data.get("arena_models", ()))
         return cls(**data)
 
     def replace(self, **changes) -> "ServerConfig":

@@ -79,7 +79,8 @@ class Engine:
         return self._gate
 
     def generator_names(self) -> list[str]:
-        names = [self.settings.default_model] + list(self.config.models) + [n for n in self._models]
+        names = [self.settings.default_model] + list(self.config.models) + list(self.config.arena_models)
+        names += list(self._models)
         if not self.config.models:
             from ..models.registry import REGISTRY, is_installed
 

@@ -335,8 +335,136 @@ function bindSlider(id) {
   show();
 }
 
+// ---- Arena: one prompt, two anonymous models streaming side by side, a vote, then the names ----
+const arena = { battle: null, busy: false };
+
+function showTab(name) {
+  for (const t of ["chat", "arena"]) {
+    $(t).hidden = t !== name;
+    $("tab-" + t).setAttribute("aria-selected", String(t === name));
+  }
+  if (name === "arena") loadBoard();
+}
+
+async function battle(prompt) {
+  arena.busy = true; arena.battle = null;
+  $("arena-send").disabled = true;
+  $("arena-vote").hidden = true;
+  $("arena-reveal").textContent = "";
+  const sides = { a: "", b: "" };
+  for (const s of ["a", "b"]) {
+    $("side-" + s).querySelector("h3").textContent = "Model " + s.toUpperCase();
+    $("side-" + s).querySelector(".content").textContent = "";
+    $("side-" + s).querySelector(".meta").textContent = "";
+    delete $("side-" + s).dataset.done;
+  }
+  const s = sampling();
+  const body = { prompt, temperature: s.temperature, top_k: s.top_k, top_p: s.top_p, max_tokens: s.max_tokens };
+  try {
+    const r = await fetch("/api/arena/battles", { method: "POST", headers: headers(), body: JSON.stringify(body) });
+    if (!r.ok) {
+      const err = await r.json().catch(() => ({}));
+      throw new Error((err.error && err.error.message) || r.statusText);
+    }
+    const reader = r.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf("\n\n")) >= 0) {
+        const line = buf.slice(0, i).trim();
+        buf = buf.slice(i + 2);
+        if (!line.startsWith("data:")) continue;
+        const data = line.slice(5).trim();
+        if (data === "[DONE]") continue;
+        const ev = JSON.parse(data);
+        if (ev.error) throw new Error(ev.error.message);
+        if (ev.side && typeof ev.delta === "string") {
+          sides[ev.side] += ev.delta;
+          $("side-" + ev.side).querySelector(".content").textContent = neutralise(sides[ev.side]);
+        } else if (ev.side && ev.finish_reason) {
+          sides[ev.side] = ev.text;
+          const el = $("side-" + ev.side);
+          el.querySelector(".content").textContent = neutralise(ev.text);
+          el.querySelector(".meta").textContent = "finished: " + ev.finish_reason;
+          el.dataset.done = "1";
+        } else if (ev.done) {
+          arena.battle = ev.battle;
+        }
+      }
+    }
+    if (!arena.battle) throw new Error("the battle ended without a result");
+    $("arena-vote").hidden = false;
+    $("arena").dataset.state = "voting";
+  } catch (e) {
+    $("arena-reveal").textContent = "error: " + e.message;
+    $("arena").dataset.state = "error";
+  } finally {
+    arena.busy = false;
+    $("arena-send").disabled = false;
+  }
+}
+
+async function castVote(winner) {
+  if (!arena.battle) return;
+  try {
+    const r = await api(`/api/arena/battles/${encodeURIComponent(arena.battle)}/vote`, { method: "POST", body: JSON.stringify({ winner }) });
+    $("side-a").querySelector("h3").textContent = "Model A: " + r.model_a;
+    $("side-b").querySelector("h3").textContent = "Model B: " + r.model_b;
+    const said = { model_a: "A is better", model_b: "B is better", tie: "a tie", "tie (bothbad)": "both are bad" }[r.winner];
+    $("arena-reveal").textContent = `Your vote: ${said}. A was ${r.model_a}, B was ${r.model_b}.`;
+    $("arena-vote").hidden = true;
+    $("arena").dataset.state = "voted";
+    arena.battle = null;
+    await loadBoard();
+  } catch (e) { $("arena-reveal").textContent = "vote failed: " + e.message; }
+}
+
+async function loadBoard() {
+  const tbody = $("arena-board").querySelector("tbody");
+  try {
+    const b = await api(`/api/arena/leaderboard?method=${encodeURIComponent($("arena-method").value)}&bootstrap=100`);
+    tbody.replaceChildren();
+    for (const m of b.models) {
+      const tr = document.createElement("tr");
+      const ci = m.lower === null ? "-" : `${Math.round(m.lower)} – ${Math.round(m.upper)}`;
+      for (const v of [m.rank, m.model, Math.round(m.rating), ci, m.battles]) {
+        const td = document.createElement("td");
+        td.textContent = String(v);
+        tr.appendChild(td);
+      }
+      tbody.appendChild(tr);
+    }
+    $("arena-board-status").textContent = b.models.length
+      ? `${b.battles} votes; models whose intervals overlap share a rank`
+      : "no votes yet";
+    $("arena-board").dataset.loaded = String(b.battles);
+  } catch (e) { $("arena-board-status").textContent = "leaderboard failed: " + e.message; }
+}
+
+function initArena() {
+  $("tab-chat").addEventListener("click", () => showTab("chat"));
+  $("tab-arena").addEventListener("click", () => showTab("arena"));
+  $("arena-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const q = $("arena-prompt").value.trim();
+    if (!q || arena.busy) return;
+    battle(q);
+  });
+  $("arena-prompt").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("arena-form").requestSubmit(); }
+  });
+  $("arena-vote").querySelectorAll("button").forEach((b) => b.addEventListener("click", () => castVote(b.dataset.winner)));
+  $("arena-refresh").addEventListener("click", loadBoard);
+  $("arena-method").addEventListener("change", loadBoard);
+}
+
 async function init() {
   ["temperature", "top_k", "top_p", "max_tokens"].forEach(bindSlider);
+  initArena();
   const cfg = await api("/api/config");
   if (cfg.auth) {
     $("key-label").hidden = false;

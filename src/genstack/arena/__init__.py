@@ -1,0 +1,33 @@
+"""The arena: models compared side by side on the user's prompts, rated by votes.
+
+- :mod:`.battles`: :class:`Arena` (balanced pairs, both sides in parallel, the same parameters);
+- :mod:`.store`: :class:`ArenaDB` (votes in SQLite; Chatbot Arena export/import);
+- :mod:`.ratings`: online Elo and Bradley–Terry with bootstrap intervals (:func:`leaderboard`);
+- :mod:`.judge`: LLM-as-judge with swapped positions, agreement with human votes;
+- :mod:`.plots`: PNG figures of a leaderboard.
+
+Names load on first use: importing this package loads neither numpy nor scikit-learn.
+"""
+
+import importlib as _importlib
+
+_LAZY = {
+    "Arena": "battles", "BattleResult": "battles", "stream_battle": "battles", "balanced_pair": "battles",
+    "check_arena_models": "battles", "load_prompts": "battles",
+    "ArenaDB": "store", "parse_winner": "store",
+    "Leaderboard": "ratings", "leaderboard": "ratings", "elo_ratings": "ratings", "bt_ratings": "ratings",
+    "predicted_win_rate": "ratings", "WINNERS": "ratings", "METHODS": "ratings",
+    "judge_battle": "judge", "run_judge": "judge", "agreement": "judge", "Verdict": "judge",
+    "Agreement": "judge", "JudgeReport": "judge",
+    "plot_leaderboard": "plots",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'genstack.arena' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
