@@ -169,6 +169,8 @@ def test_arena_battle_streams_both_sides_hides_names_until_the_vote_then_rates(p
     page.wait_for_selector("#arena-board[data-loaded='1']", timeout=30_000)
     rows = page.locator("#arena-board tbody tr")
     assert rows.count() == 2 and a_name in rows.first.inner_text()  # the winner leads
+    matrix = page.locator("#arena-matrix").inner_text()
+    assert "1.00 (" in matrix and "0.00 (" in matrix  # observed (predicted) win rates of the one battle
     db = sqlite3.connect(live_server.home / "arena.db")
     row = db.execute("SELECT model_a, model_b, winner, voter, answer_a, params FROM battles").fetchall()
     assert len(row) == 1

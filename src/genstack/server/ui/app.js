@@ -441,8 +441,35 @@ async function loadBoard() {
     $("arena-board-status").textContent = b.models.length
       ? `${b.battles} votes; models whose intervals overlap share a rank`
       : "no votes yet";
+    renderMatrix(b);
     $("arena-board").dataset.loaded = String(b.battles);
   } catch (e) { $("arena-board-status").textContent = "leaderboard failed: " + e.message; }
+}
+
+function renderMatrix(b) {
+  const t = $("arena-matrix");
+  t.replaceChildren();
+  const names = b.models.map((m) => m.model);
+  if (!names.length) return;
+  const head = document.createElement("tr");
+  head.appendChild(document.createElement("th"));
+  for (const n of names) { const th = document.createElement("th"); th.textContent = n; head.appendChild(th); }
+  t.appendChild(head);
+  for (const a of names) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.textContent = a;
+    tr.appendChild(th);
+    for (const c of names) {
+      const td = document.createElement("td");
+      const w = b.win_rate[a] && b.win_rate[a][c];
+      const p = b.predicted_win_rate[a] && b.predicted_win_rate[a][c];
+      td.textContent = a === c ? "" : (w === null || w === undefined ? "-" : w.toFixed(2)) + (p == null ? "" : ` (${p.toFixed(2)})`);
+      if (typeof w === "number") td.style.background = `rgba(${w < 0.5 ? "200,60,60" : "40,110,200"},${Math.abs(w - 0.5) * 1.2})`;
+      tr.appendChild(td);
+    }
+    t.appendChild(tr);
+  }
 }
 
 function initArena() {
