@@ -65,6 +65,8 @@ _LAZY = {
     "ArenaDB": ("genstack.arena.store", "ArenaDB"),
     "Leaderboard": ("genstack.arena.ratings", "Leaderboard"),
     "leaderboard": ("genstack.arena.ratings", "leaderboard"),
+    # synthetic data
+    "synth_qa": ("genstack.synth.qa", "synth_qa"),
     # safety and capabilities
     "GuardPolicy": ("genstack.guard.policy", "GuardPolicy"),
     "capabilities": ("genstack.models.capabilities", "capabilities"),
@@ -115,6 +117,8 @@ __all__ = [
     "evaluate_rag", "load_rag_dataset", "evaluate_task", "evaluate_beir", "perplexity", "compute_metric",
     # the arena
     "Arena", "ArenaDB", "Leaderboard", "leaderboard",
+    # synthetic data
+    "synth_qa",
     # safety and capabilities
     "GuardPolicy", "capabilities", "UnsupportedCapability",
     # errors

@@ -88,6 +88,7 @@ class ProtocolConformance(_StoreFixtures):
         assert store.source_hashes() == {}
         assert store.sources() == []
         assert store.texts_in_order() == []
+        assert store.chunks() == []
 
 
 class WriteConformance(_StoreFixtures):
@@ -123,6 +124,11 @@ class WriteConformance(_StoreFixtures):
 
     def test_texts_in_order(self, filled):
         assert filled.texts_in_order() == ["apples and pears\n\napples again", "bananas are yellow"]
+
+    def test_chunks_in_document_order(self, filled):
+        got = [(h.id, h.source, h.text) for h in filled.chunks()]
+        assert got == [("a1", "a.md", "apples and pears"), ("a2", "a.md", "apples again"),
+                       ("b1", "b.md", "bananas are yellow")]
 
     def test_wrong_dimension_is_refused_and_nothing_is_written(self, filled):
         from genstack.errors import InvalidParameter

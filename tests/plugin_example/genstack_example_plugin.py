@@ -154,6 +154,11 @@ class JsonFileStore:
             by.setdefault(c["source"], []).append(c["text"])
         return ["\n\n".join(v) for _, v in sorted(by.items())]
 
+    def chunks(self) -> list[Hit]:
+        order = sorted(self._data["chunks"].items(), key=lambda kv: kv[1]["source"])  # stable: insertion order within
+        return [Hit(id=i, source=c["source"], text=c["text"], score=0.0, metadata=dict(c.get("metadata", {})))
+                for i, c in order]
+
     def _match(self, i: str, c: dict[str, Any], filters: Filters | None) -> bool:
         for key, want in (filters or {}).items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}", str(key)):

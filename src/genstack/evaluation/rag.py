@@ -93,7 +93,7 @@ def contains_fact(text: str, facts: Sequence[str]) -> bool:
 
 
 def _is_gold(source: str, gold: str) -> bool:
-    return Path(source).name == gold or source.endswith("/" + gold)
+    return source == gold or Path(source).name == gold or source.endswith("/" + gold)
 
 
 def evaluate_rag(

@@ -121,6 +121,9 @@ class VectorStore(Protocol):
     def texts_in_order(self) -> list[str]:
         """Each source's chunks joined in document order (for summaries), sources by name."""
 
+    def chunks(self) -> list[Hit]:
+        """Every chunk as a Hit (score 0), sources by name and each source's chunks in document order."""
+
     def query(self, vector: np.ndarray, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         """Top-k chunks by cosine similarity (vectors are unit length)."""
 

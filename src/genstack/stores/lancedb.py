@@ -459,6 +459,15 @@ class LanceDBStore:
             out.setdefault(source, []).append(text)
         return ["\n\n".join(v) for v in out.values()]
 
+    def chunks(self) -> list[Hit]:
+        if self._tbl is None:
+            return []
+        a = (self._tbl.search().where("kind = 'chunk'").select(["id", "source", "seq", "text", "metadata"])
+             .limit(None).to_arrow())
+        rows = sorted(zip(*(a.column(c).to_pylist() for c in ("source", "seq", "id", "text", "metadata"))),
+                      key=lambda r: (r[0], r[1]))
+        return [Hit(id=i, source=s, text=t, score=0.0, metadata=json.loads(m)) for s, _, i, t, m in rows]
+
     def close(self) -> None:
         with self._lock:
             if self._writes and not self.read_only:

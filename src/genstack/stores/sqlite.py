@@ -333,5 +333,10 @@ class SQLiteStore:
             out.setdefault(source, []).append(text)
         return ["\n\n".join(v) for v in out.values()]
 
+    @_locked
+    def chunks(self) -> list[Hit]:
+        rows = self.db.execute("SELECT id, source, text, metadata FROM chunks ORDER BY source, rowid").fetchall()
+        return [Hit(id=i, source=s, text=t, score=0.0, metadata=json.loads(m)) for i, s, t, m in rows]
+
     def close(self) -> None:
         self.db.close()
