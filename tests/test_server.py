@@ -266,12 +266,17 @@ def test_rag_retracts_an_unsupported_answer_and_404s_unknown_collections(tmp_pat
 def _wait_job(c, job_id, timeout=30):
     import time
 
-    t0 = time.time()
+    t0, pause = time.time(), 0.05
     while time.time() - t0 < timeout:
-        job = c.get(f"/api/jobs/{job_id}").json()
+        r = c.get(f"/api/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        job = r.json()
         if job["status"] in ("done", "failed"):
             return job
-        time.sleep(0.05)
+        # back off: polls count against the server's rate limit (120 a minute), and a slow machine
+        # running the ingest for many seconds must not reach it
+        time.sleep(pause)
+        pause = min(2 * pause, 1.0)
     raise AssertionError("ingest job did not finish")
 
 
