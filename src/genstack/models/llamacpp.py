@@ -38,6 +38,11 @@ PLAIN_CHAT = (
     "{% else %}Assistant: {{ m.content }}\n{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
 )
+#: llama.cpp models load one at a time: two ``Llama(...)`` in two threads at once (an arena battle's
+#: first round, or first requests to two models in the server) ended the process silently with exit
+#: code 0 in most runs seen; loaded one after the other, never (tests/test_arena_integration.py)
+_LOAD_LOCK = threading.Lock()
+
 #: where the model's turn ends in PLAIN_CHAT: chat requests to a template-less model stop there
 PLAIN_TURN = "\nUser:"
 
@@ -128,7 +133,8 @@ class LlamaCppModel(Model):
                     except ImportError:  # pragma: no cover - core dependency
                         raise GenstackError("llama-cpp-python is not installed: pip install llama-cpp-python") from None
                     try:
-                        self._llm = Llama(model_path=str(self.path), **self._llama_kwargs)
+                        with _LOAD_LOCK:  # one load at a time in the process (see _LOAD_LOCK)
+                            self._llm = Llama(model_path=str(self.path), **self._llama_kwargs)
                     except (ValueError, RuntimeError) as exc:
                         raise GenstackError(f"llama.cpp could not load {self.path}: {exc}") from None
                     _LOADED.add(self)
