@@ -140,6 +140,35 @@ function sampling() {
            max_tokens: parseInt($("max_tokens").value, 10) };
 }
 
+// POST ``body`` to ``path`` and call ``onEvent`` with each SSE event's JSON until [DONE];
+// an HTTP error or an error event is thrown with the server's message.
+async function streamEvents(path, body, signal, onEvent) {
+  const r = await fetch(path, { method: "POST", headers: headers(), body: JSON.stringify(body), signal });
+  if (!r.ok) {
+    const err = await r.json().catch(() => ({}));
+    throw new Error((err.error && err.error.message) || r.statusText);
+  }
+  const reader = r.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 2);
+      if (!line.startsWith("data:")) continue;
+      const data = line.slice(5).trim();
+      if (data === "[DONE]") continue;
+      const ev = JSON.parse(data);
+      if (ev.error) throw new Error(ev.error.message);
+      onEvent(ev);
+    }
+  }
+}
+
 async function send(question) {
   const collection = $("collection").value;
   const generator = $("model").value;
@@ -157,41 +186,20 @@ async function send(question) {
   const t0 = performance.now();
   let ttft = null;
   try {
-    const r = await fetch("/v1/chat/completions", { method: "POST", headers: headers(), body: JSON.stringify(body), signal: controller.signal });
-    if (!r.ok) {
-      const err = await r.json().catch(() => ({}));
-      throw new Error((err.error && err.error.message) || r.statusText);
-    }
-    const reader = r.body.getReader();
-    const decoder = new TextDecoder();
-    let buf = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += decoder.decode(value, { stream: true });
-      let i;
-      while ((i = buf.indexOf("\n\n")) >= 0) {
-        const line = buf.slice(0, i).trim();
-        buf = buf.slice(i + 2);
-        if (!line.startsWith("data:")) continue;
-        const data = line.slice(5).trim();
-        if (data === "[DONE]") continue;
-        const ev = JSON.parse(data);
-        if (ev.error) throw new Error(ev.error.message);
-        requestId = ev.id || requestId;
-        if (ev.usage) usage = ev.usage;
-        const choice = ev.choices && ev.choices[0];
-        if (!choice) continue;
-        if (choice.delta && choice.delta.content) {
-          if (ttft === null) ttft = performance.now() - t0;
-          text += choice.delta.content;
-          renderText(content, text, null);
-          $("messages").scrollTop = $("messages").scrollHeight;
-        }
-        if (ev.citations) citations = ev.citations;
-        if (ev.genstack) extra = ev.genstack;
+    await streamEvents("/v1/chat/completions", body, controller.signal, (ev) => {
+      requestId = ev.id || requestId;
+      if (ev.usage) usage = ev.usage;
+      const choice = ev.choices && ev.choices[0];
+      if (!choice) return;
+      if (choice.delta && choice.delta.content) {
+        if (ttft === null) ttft = performance.now() - t0;
+        text += choice.delta.content;
+        renderText(content, text, null);
+        $("messages").scrollTop = $("messages").scrollHeight;
       }
-    }
+      if (ev.citations) citations = ev.citations;
+      if (ev.genstack) extra = ev.genstack;
+    });
     // a grounded answer's checked text, else (plain chat) what was streamed
     const final = extra && typeof extra.answer === "string" ? extra.answer : text;
     const byN = {};
@@ -361,41 +369,20 @@ async function battle(prompt) {
   const s = sampling();
   const body = { prompt, temperature: s.temperature, top_k: s.top_k, top_p: s.top_p, max_tokens: s.max_tokens };
   try {
-    const r = await fetch("/api/arena/battles", { method: "POST", headers: headers(), body: JSON.stringify(body) });
-    if (!r.ok) {
-      const err = await r.json().catch(() => ({}));
-      throw new Error((err.error && err.error.message) || r.statusText);
-    }
-    const reader = r.body.getReader();
-    const decoder = new TextDecoder();
-    let buf = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += decoder.decode(value, { stream: true });
-      let i;
-      while ((i = buf.indexOf("\n\n")) >= 0) {
-        const line = buf.slice(0, i).trim();
-        buf = buf.slice(i + 2);
-        if (!line.startsWith("data:")) continue;
-        const data = line.slice(5).trim();
-        if (data === "[DONE]") continue;
-        const ev = JSON.parse(data);
-        if (ev.error) throw new Error(ev.error.message);
-        if (ev.side && typeof ev.delta === "string") {
-          sides[ev.side] += ev.delta;
-          $("side-" + ev.side).querySelector(".content").textContent = neutralise(sides[ev.side]);
-        } else if (ev.side && ev.finish_reason) {
-          sides[ev.side] = ev.text;
-          const el = $("side-" + ev.side);
-          el.querySelector(".content").textContent = neutralise(ev.text);
-          el.querySelector(".meta").textContent = "finished: " + ev.finish_reason;
-          el.dataset.done = "1";
-        } else if (ev.done) {
-          arena.battle = ev.battle;
-        }
+    await streamEvents("/api/arena/battles", body, undefined, (ev) => {
+      if (ev.side && typeof ev.delta === "string") {
+        sides[ev.side] += ev.delta;
+        $("side-" + ev.side).querySelector(".content").textContent = neutralise(sides[ev.side]);
+      } else if (ev.side && ev.finish_reason) {
+        sides[ev.side] = ev.text;
+        const el = $("side-" + ev.side);
+        el.querySelector(".content").textContent = neutralise(ev.text);
+        el.querySelector(".meta").textContent = "finished: " + ev.finish_reason;
+        el.dataset.done = "1";
+      } else if (ev.done) {
+        arena.battle = ev.battle;
       }
-    }
+    });
     if (!arena.battle) throw new Error("the battle ended without a result");
     $("arena-vote").hidden = false;
     $("arena").dataset.state = "voting";
