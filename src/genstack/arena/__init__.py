@@ -9,7 +9,7 @@
 Names load on first use: importing this package loads neither numpy nor scikit-learn.
 """
 
-import importlib as _importlib
+from .._lazy import lazy_names
 
 _LAZY = {
     "Arena": "battles", "BattleResult": "battles", "stream_battle": "battles", "balanced_pair": "battles",
@@ -25,9 +25,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'genstack.arena' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -3,7 +3,7 @@
 
 Names load on first use."""
 
-import importlib as _importlib
+from .._lazy import lazy_names
 
 _LAZY = {"synth_qa": "qa", "SynthItem": "qa", "SynthReport": "qa", "qa_messages": "qa", "write_jsonl": "qa",
          "KINDS": "qa", "FILTERS": "qa"}
@@ -11,9 +11,4 @@ _LAZY = {"synth_qa": "qa", "SynthItem": "qa", "SynthReport": "qa", "qa_messages"
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'genstack.synth' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
