@@ -381,3 +381,11 @@ def test_cli_import_of_a_malformed_file_keeps_what_is_stored(home, capsys, tmp_p
     assert run(["arena", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["model_a"], r["model_b"]) for r in rows] == [("x", "y")]
+
+
+def test_a_file_that_is_not_a_database_is_a_one_line_error(home, capsys):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "arena.db").write_bytes(b"not a database at all, " * 100)
+    assert run(["arena", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot open the arena database" in err and err.count("\n") == 1

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import InvalidParameter
-from ..stores.migrations import migrate
+from ..stores.migrations import collector, open_database
 from .ratings import WINNERS
 
 __all__ = ["ArenaDB", "MIGRATIONS", "parse_winner", "VOTE_CHOICES"]
@@ -42,9 +42,7 @@ def parse_winner(value: str) -> str:
     return w
 
 
-def _migration(fn):
-    MIGRATIONS.append(fn)
-    return fn
+_migration = collector(MIGRATIONS)
 
 
 @_migration
@@ -83,10 +81,7 @@ class ArenaDB:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        migrate(self.db, MIGRATIONS)
+        self.db = open_database(self.path, MIGRATIONS, "the arena database")
         self.db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
 

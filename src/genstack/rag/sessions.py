@@ -19,16 +19,14 @@ from typing import Any, Callable
 from ..config import Settings, load_settings
 from ..errors import GenstackError, InvalidParameter
 from ..generation import Message
-from ..stores.migrations import migrate
+from ..stores.migrations import collector, open_database
 
 __all__ = ["SessionStore", "Session", "Turn"]
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], str]] = []
 
 
-def _migration(fn):
-    MIGRATIONS.append(fn)
-    return fn
+_migration = collector(MIGRATIONS)
 
 
 @_migration
@@ -100,14 +98,7 @@ class SessionStore:
     def __init__(self, settings: Settings | None = None, path: str | Path | None = None):
         settings = settings or load_settings()
         self.path = Path(path) if path else settings.data_dir / "sessions.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            migrate(self.db, MIGRATIONS)
-        except sqlite3.DatabaseError as exc:
-            raise GenstackError(f"cannot open the session database {self.path}: {exc}") from None
+        self.db = open_database(self.path, MIGRATIONS, "the session database", foreign_keys=True)
 
     def create(self, *, collection: str | None = None, model: str | None = None, session_id: str | None = None) -> Session:
         sid = session_id or uuid.uuid4().hex[:12]

@@ -52,8 +52,9 @@ class State:
         self._logdb = None
         self.jobs: dict[str, dict[str, Any]] = {}
         self.guard = config.guard_policy()
-        #: the arena (genstack.arena.Arena), made on the first battle
+        #: the arena (genstack.arena.Arena), made on the first battle, and its vote database
         self.arena = None
+        self._arena_db = None
 
     #: finished ingest jobs kept for GET /api/jobs/{id}; older ones are forgotten (running ones never)
     MAX_FINISHED_JOBS = 256
@@ -72,6 +73,14 @@ class State:
 
             self._logdb = LogDB(self.settings.data_dir / "server.db")
         return self._logdb
+
+    @property
+    def arena_db(self):
+        if self._arena_db is None:
+            from ..arena.store import ArenaDB
+
+            self._arena_db = ArenaDB.for_settings(self.settings)
+        return self._arena_db
 
     def authorize(self, request) -> str:
         """Check the API key (when keys are configured) and the rate limit; return the caller's id."""
@@ -124,6 +133,8 @@ class State:
         self.engine.close()
         if self._logdb is not None:
             self._logdb.close()
+        if self._arena_db is not None:
+            self._arena_db.close()
 
 
 def create_app(settings: Settings | None = None, config: ServerConfig | None = None, *,

@@ -11,16 +11,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import InvalidParameter
-from ..stores.migrations import migrate
+from ..stores.migrations import collector, open_database
 
 __all__ = ["LogDB", "MIGRATIONS", "feedback_dataset"]
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], str]] = []
 
 
-def _migration(fn):
-    MIGRATIONS.append(fn)
-    return fn
+_migration = collector(MIGRATIONS)
 
 
 @_migration
@@ -74,10 +72,7 @@ class LogDB:
                 raise InvalidParameter(f"no server log at {self.path}: start `genstack serve` first")
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            migrate(self.db, MIGRATIONS)
+            self.db = open_database(self.path, MIGRATIONS, "the server log")
         self.db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
 

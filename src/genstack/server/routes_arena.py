@@ -27,13 +27,13 @@ def arena_names(gs) -> list[str]:
 
 def _arena(gs):
     if gs.arena is None:
-        from ..arena import Arena, ArenaDB
+        from ..arena import Arena
 
         names = arena_names(gs)
         if len(names) < 2:
             raise APIError(409, "the arena needs at least two models; start the server with --arena A,B",
                            code="arena_unavailable")
-        gs.arena = Arena(names, settings=gs.settings, db=ArenaDB.for_settings(gs.settings),
+        gs.arena = Arena(names, settings=gs.settings, db=gs.arena_db,
                          loader=gs.engine.model, check=False)
     return gs.arena
 
@@ -52,7 +52,7 @@ async def battle(request: Request):
     come, ``{"side": .., "finish_reason": ..}`` when a side ends, then ``{"done": true, "battle": id}``.
     The model names are not sent; the vote's answer reveals them."""
     from .openai_api import parse_completion
-    from .routes_openai import _sse_response, _started, check_input, guard_session, read_json, sse
+    from .routes_openai import _check_prompt, _sse_response, _started, check_input, guard_session, read_json, sse
 
     gs = _gs(request)
     key_id = gs.authorize(request)
@@ -75,12 +75,7 @@ async def battle(request: Request):
 
     def make():
         for name in (a, b):
-            model = engine.model(name)
-            limit = gs.config.max_prompt_tokens
-            n = model.count_tokens(prompt)
-            if limit and n > limit:
-                raise APIError(400, f"the prompt is {n} tokens; this server accepts at most {limit}",
-                               code="context_length_exceeded", param="prompt")
+            _check_prompt(gs, engine.model(name).count_tokens(prompt), param="prompt")
         yield from arena.stream(prompt, params=cp.params, pair=(a, b), guards=guards,
                                 locks=(engine.lock_for(a), engine.lock_for(b)), origin="ui",
                                 extra={"key_id": key_id})
@@ -125,7 +120,7 @@ async def vote(battle_id: str, request: Request):
 
 @router.get("/leaderboard")
 async def leaderboard(request: Request, method: str = "bt", bootstrap: int = 100, seed: int = 0):
-    from ..arena import ArenaDB, leaderboard as rate
+    from ..arena import leaderboard as rate
 
     gs = _gs(request)
     gs.authorize(request)
@@ -135,7 +130,7 @@ async def leaderboard(request: Request, method: str = "bt", bootstrap: int = 100
         raise APIError(400, f"method must be one of {', '.join(METHODS)}", param="method")
     if not 0 <= bootstrap <= MAX_BOOTSTRAP:
         raise APIError(400, f"bootstrap must be between 0 and {MAX_BOOTSTRAP}", param="bootstrap")
-    db = gs.arena.db if gs.arena is not None else ArenaDB.for_settings(gs.settings)
+    db = gs.arena_db
 
     def work() -> dict[str, Any]:
         outcomes = db.outcomes()

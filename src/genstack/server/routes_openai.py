@@ -142,11 +142,11 @@ def _sse_response(events: AsyncIterator[bytes], finish) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _check_prompt(gs, n: int) -> None:
+def _check_prompt(gs, n: int, param: str = "messages") -> None:
     limit = gs.config.max_prompt_tokens
     if limit and n > limit:
         raise APIError(400, f"the prompt is {n} tokens; this server accepts at most {limit}",
-                       code="context_length_exceeded", param="messages")
+                       code="context_length_exceeded", param=param)
 
 
 class _Run:

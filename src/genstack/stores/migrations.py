@@ -8,14 +8,43 @@ the row that records it, so a crash mid-migration leaves the schema untouched.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import Callable
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], str]] = []
+Migration = Callable[[sqlite3.Connection], str]
+
+MIGRATIONS: list[Migration] = []
 
 
-def migration(fn: Callable[[sqlite3.Connection], str]):
-    MIGRATIONS.append(fn)
-    return fn
+def collector(migrations: list[Migration]) -> Callable[[Migration], Migration]:
+    """A decorator that appends each migration it decorates to ``migrations``, in file order."""
+    def add(fn: Migration) -> Migration:
+        migrations.append(fn)
+        return fn
+    return add
+
+
+migration = collector(MIGRATIONS)
+
+
+def open_database(path: str | Path, migrations: list[Migration], what: str, *,
+                  foreign_keys: bool = False) -> sqlite3.Connection:
+    """Open (creating it and its folder) one of genstack's own SQLite files: autocommit, usable from
+    any thread, a 30 s busy timeout, WAL, ``migrations`` applied. A file that is not a database is a
+    one-line error naming ``what``."""
+    from ..errors import GenstackError
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        if foreign_keys:
+            db.execute("PRAGMA foreign_keys=ON")
+        migrate(db, migrations)
+    except sqlite3.DatabaseError as exc:
+        raise GenstackError(f"cannot open {what} {p}: {exc}") from None
+    return db
 
 
 @migration
