@@ -23,33 +23,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from genstack.arena import bt_ratings, elo_ratings, leaderboard
+from genstack.arena import bt_ratings, elo_ratings, leaderboard, simulate_battles
 
 TRUE = {"model-1": 1250.0, "model-2": 1120.0, "model-3": 1050.0, "model-4": 1000.0, "model-5": 900.0,
         "model-6": 880.0}
 
 
 def simulate(strengths, n, seed, tie_rate=0.15):
-    rng = random.Random(seed)
-    names = list(strengths)
-    out = []
-    for _ in range(n):
-        a, b = rng.sample(names, 2)
-        p = 1 / (1 + 10 ** ((strengths[b] - strengths[a]) / 400))
-        tie = tie_rate * 2 * min(p, 1 - p)
-        u = rng.random()
-        if u < tie:
-            out.append((a, b, "tie" if rng.random() < 0.5 else "tie (bothbad)"))
-        else:
-            out.append((a, b, "model_a" if u < tie + p - tie / 2 else "model_b"))
-    return out
+    return simulate_battles(strengths, n, seed=seed, tie_rate=tie_rate)
 
 
 def centred(r):

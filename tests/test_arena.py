@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from genstack.arena import ArenaDB, agreement, bt_ratings, elo_ratings, judge_battle, leaderboard
+from genstack.arena import ArenaDB, agreement, bt_ratings, elo_ratings, judge_battle, leaderboard, simulate_battles
 from genstack.arena.battles import Arena, balanced_pair, stream_battle
 from genstack.cli import run
 from genstack.errors import InvalidParameter
@@ -20,21 +20,7 @@ pytestmark = pytest.mark.unit
 
 
 def simulate(strengths: dict[str, float], n: int, seed: int = 0, tie_rate: float = 0.1):
-    """Battles drawn from Bradley–Terry strengths on the Elo scale, with ties: a tie is likelier between
-    close models, and A's expected score (a tie is half a win) is exactly the BT probability."""
-    rng = random.Random(seed)
-    names = list(strengths)
-    out = []
-    for _ in range(n):
-        a, b = rng.sample(names, 2)
-        p = 1 / (1 + 10 ** ((strengths[b] - strengths[a]) / 400))
-        tie = tie_rate * 2 * min(p, 1 - p)
-        u = rng.random()
-        if u < tie:
-            out.append((a, b, "tie" if rng.random() < 0.5 else "tie (bothbad)"))
-        else:
-            out.append((a, b, "model_a" if u < tie + p - tie / 2 else "model_b"))
-    return out
+    return simulate_battles(strengths, n, seed=seed, tie_rate=tie_rate)
 
 
 TRUE = {"big": 1200.0, "mid": 1050.0, "small": 900.0, "tiny": 850.0}

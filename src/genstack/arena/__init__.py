@@ -16,7 +16,7 @@ _LAZY = {
     "check_arena_models": "battles", "load_prompts": "battles",
     "ArenaDB": "store", "parse_winner": "store",
     "Leaderboard": "ratings", "leaderboard": "ratings", "elo_ratings": "ratings", "bt_ratings": "ratings",
-    "predicted_win_rate": "ratings", "WINNERS": "ratings", "METHODS": "ratings",
+    "predicted_win_rate": "ratings", "simulate_battles": "ratings", "WINNERS": "ratings", "METHODS": "ratings",
     "judge_battle": "judge", "run_judge": "judge", "agreement": "judge", "Verdict": "judge",
     "Agreement": "judge", "JudgeReport": "judge",
     "plot_leaderboard": "plots",

@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import InvalidParameter
 
 __all__ = ["WINNERS", "TIES", "METHODS", "elo_ratings", "bt_ratings", "Leaderboard", "leaderboard",
-           "predicted_win_rate", "check_battles"]
+           "predicted_win_rate", "check_battles", "simulate_battles"]
 
 #: the winner values of the public Chatbot Arena battle data
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
@@ -60,6 +60,29 @@ def check_battles(battles: Iterable[Sequence[str]]) -> list[tuple[str, str, str]
         if a == m:
             raise InvalidParameter(f"battle {i}: a model cannot battle itself ({a!r})")
         out.append((a, m, w))
+    return out
+
+
+def simulate_battles(strengths: dict[str, float], n: int, *, seed: int = 0,
+                     tie_rate: float = 0.1) -> list[tuple[str, str, str]]:
+    """``n`` battles between random pairs drawn from Bradley–Terry ``strengths`` on the Elo scale, with
+    ties: a tie is likelier between close models (at most ``tie_rate``), and A's expected score (a tie
+    half a win) is exactly the BT probability, so the ratings of :func:`bt_ratings` recover the strengths.
+    For checking rating methods (``benchmarks/arena.py``, the tests)."""
+    import random
+
+    rng = random.Random(seed)
+    names = list(strengths)
+    out = []
+    for _ in range(n):
+        a, b = rng.sample(names, 2)
+        p = 1 / (1 + BASE ** ((strengths[b] - strengths[a]) / SCALE))
+        tie = tie_rate * 2 * min(p, 1 - p)
+        u = rng.random()
+        if u < tie:
+            out.append((a, b, "tie" if rng.random() < 0.5 else "tie (bothbad)"))
+        else:
+            out.append((a, b, "model_a" if u < tie + p - tie / 2 else "model_b"))
     return out
 
 
