@@ -36,6 +36,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import InvalidParameter
 from ..generation import SamplingParams
+from ..rag.grounding import STOPWORDS
 
 __all__ = ["KINDS", "FILTERS", "SynthItem", "SynthReport", "synth_qa", "qa_messages", "write_jsonl"]
 
@@ -104,28 +105,20 @@ def _norm(s: str) -> str:
 def _quantity(sentence: str) -> str | None:
     for m in _NUM.finditer(sentence):
         span = m.group(0).strip()
-        from ..rag.grounding import STOPWORDS
-
         tail = span.split()[-1] if " " in span else ""
         if tail and (tail[0].isupper() or tail.lower() in STOPWORDS or tail.endswith(("ing", "ed", "ly"))):
             span = span[: -len(tail)].strip()
-        if re.fullmatch(r"(?:19|20)\d\d", span):  # a bare year is a fine answer too
-            return span
         if span:
             return span
     return None
 
 
 def _names(sentence: str) -> list[str]:
-    words = sentence.split()
-    first = words[0] if words else ""
     out = []
     for m in _NAME.finditer(sentence):
         name = m.group(0).strip()
         if m.start() == 0:
             # the first word is capitalised anyway: keep only the name it starts, if any
-            from ..rag.grounding import STOPWORDS
-
             head, rest = name.split()[0], name.split()[1:]
             if head.lower() in _STARTERS or head.lower() in STOPWORDS:
                 if not rest or rest[0] in ("of", "the"):
@@ -306,7 +299,6 @@ def synth_qa(collection: str, *, n: int = 20, model=None, kinds: Sequence[str] =
     t0 = time.perf_counter()
     params = SamplingParams(temperature=temperature, top_p=0.9, max_tokens=160 if free else 48, stop=("\n",) if not free else (),
                             seed=seed)
-    names_in = {c.id: _names(c.text) for c in chunks}
     attempt = 0
     emit = progress or (lambda done, total: None)
     while len(report.items) < n_ans and attempt < budget:
@@ -314,7 +306,7 @@ def synth_qa(collection: str, *, n: int = 20, model=None, kinds: Sequence[str] =
         source = sources[attempt % len(sources)]
         attempt += 1
         chunk = rng.choice(by_source[source])
-        picked = _pick(kind, chunk, chunks, names_in, rng)
+        picked = _pick(kind, chunk, chunks, rng)
         if picked is None:
             continue
         sentence, answer, sentence2, chunk2 = picked
@@ -370,7 +362,7 @@ def synth_qa(collection: str, *, n: int = 20, model=None, kinds: Sequence[str] =
     return report
 
 
-def _pick(kind: str, chunk, chunks, names_in, rng: random.Random):
+def _pick(kind: str, chunk, chunks, rng: random.Random):
     """(sentence, answer, second sentence, second chunk) for one attempt of ``kind``, or None."""
     sents = _sentences(chunk.text)
     rng.shuffle(sents)
