@@ -13,11 +13,16 @@ install: $(STAMP)
 
 # torch first and pinned: 2.13.0 resolves to the CPU build; an unpinned torch
 # (pulled in by sentence-transformers) would fetch a multi-GB CUDA build.
-# llama-cpp-python builds from source once; pip caches the wheel.
+# llama-cpp-python builds from source once (for this CPU: GGML_NATIVE); pip caches the wheel.
+# AMX is left out: on Xeons that advertise it inside a VM (Firecracker here), llama.cpp's AMX
+# matmul kills the process (SIGSEGV) on the first batched decode, a prompt of 8 or more tokens;
+# without it llama.cpp uses its AVX-512/AVX2 kernels. A wheel cached before this flag was added
+# must be removed once: pip cache remove llama_cpp_python
+LLAMA_CMAKE_ARGS ?= -DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' -DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[all,dev]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e ".[all,dev]"
 	touch $(STAMP)
 
 demo: install
