@@ -67,6 +67,13 @@ _LAZY = {
     "leaderboard": ("genstack.arena.ratings", "leaderboard"),
     # synthetic data
     "synth_qa": ("genstack.synth.qa", "synth_qa"),
+    # agents and tools
+    "Agent": ("genstack.agents.loop", "Agent"),
+    "run_agent": ("genstack.agents.loop", "run_agent"),
+    "Tool": ("genstack.agents.tools", "Tool"),
+    "Function": ("genstack.agents.calling", "Function"),
+    "ToolCall": ("genstack.agents.calling", "ToolCall"),
+    "respond_with_tools": ("genstack.agents.calling", "respond"),
     # safety and capabilities
     "GuardPolicy": ("genstack.guard.policy", "GuardPolicy"),
     "capabilities": ("genstack.models.capabilities", "capabilities"),
@@ -119,6 +126,8 @@ __all__ = [
     "Arena", "ArenaDB", "Leaderboard", "leaderboard",
     # synthetic data
     "synth_qa",
+    # agents and tools
+    "Agent", "run_agent", "Tool", "Function", "ToolCall", "respond_with_tools",
     # safety and capabilities
     "GuardPolicy", "capabilities", "UnsupportedCapability",
     # errors

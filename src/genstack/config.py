@@ -90,6 +90,13 @@ class Settings:
     #:     context_length = 8192             # optional
     #:     kind = "chat"                     # or "embedding"
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: external MCP servers whose tools ``genstack agent --tools mcp:NAME`` may use (config file only)::
+    #:
+    #:     [mcp_servers.files]
+    #:     command = ["npx", "@modelcontextprotocol/server-filesystem", "/srv/docs"]   # over stdio
+    #:     [mcp_servers.remote]
+    #:     url = "http://tools-box:8765/mcp"                                          # streamable HTTP
+    mcp_servers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
@@ -167,6 +174,29 @@ def _remote_models(raw: Any, origin: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _mcp_servers(raw: Any, origin: str) -> dict[str, dict[str, Any]]:
+    """``[mcp_servers.NAME]`` tables, checked: each holds a command (a list of strings) or a url."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: mcp_servers must be tables, [mcp_servers.NAME] with command or url")
+    out = {}
+    for name, table in raw.items():
+        where = f"{origin}: [mcp_servers.{name}]"
+        if not isinstance(table, dict) or set(table) - {"command", "url", "env"}:
+            raise ConfigError(f"{where} must be a table with command (a list) or url, and optionally env")
+        cmd, url = table.get("command"), table.get("url")
+        if (cmd is None) == (url is None):
+            raise ConfigError(f"{where} needs either command or url")
+        if cmd is not None and (not isinstance(cmd, list) or not cmd or not all(isinstance(c, str) for c in cmd)):
+            raise ConfigError(f"{where}: command must be a list of strings, e.g. [\"python\", \"server.py\"]")
+        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+            raise ConfigError(f"{where}: url must start with http:// or https://")
+        out[str(name)] = dict(table)
+    return out
+
+
+_TABLES = {"models": _remote_models, "mcp_servers": _mcp_servers}
+
+
 def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -186,12 +216,12 @@ def load_settings(
         for key, raw in data.items():
             if key not in known:
                 raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
-            values[key] = _remote_models(raw, str(path)) if key == "models" else _coerce(key, raw, known[key], str(path))
+            values[key] = _TABLES[key](raw, str(path)) if key in _TABLES else _coerce(key, raw, known[key], str(path))
     elif config_file is not None:
         raise ConfigError(f"config file not found: {path}")
 
     for key, typ in known.items():
-        if key == "models":  # tables: the config file only
+        if key in _TABLES:  # tables: the config file only
             continue
         var = f"GENSTACK_{key.upper()}"
         if var in env and env[var] != "":

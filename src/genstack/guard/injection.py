@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Scan", "scan", "scan_passage", "instruction_sentences"]
+__all__ = ["Scan", "scan", "scan_passage", "instruction_sentences", "screen_untrusted"]
 
 _STRONG = [
     ("override", r"\b(ignore|disregard|forget|skip|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|any|your)\b"
@@ -105,3 +105,23 @@ def instruction_sentences(text: str) -> list[tuple[int, int, Scan]]:
         if sc.flagged:
             out.append((m.start(), m.end(), sc))
     return out
+
+
+def screen_untrusted(text: str, mode: str = "strip") -> tuple[str, list[dict]]:
+    """Text from outside (a retrieved document, a tool's result) as the model may see it, and what was
+    found: each instruction-like sentence is flagged, and removed when ``mode`` is "strip"
+    ("flag" keeps it, "off" does not look)."""
+    if mode == "off":
+        return text, []
+    spans = instruction_sentences(text)
+    if not spans:
+        return text, []
+    action = "removed" if mode == "strip" else "flagged"
+    flags = [{"reasons": sc.reasons, "text": " ".join(text[a:b].split()), "action": action} for a, b, sc in spans]
+    if mode != "strip":
+        return text, flags
+    out, last = [], 0
+    for a, b, _ in spans:
+        out += [text[last:a], " "]
+        last = b
+    return "".join(out) + text[last:], flags

@@ -20,7 +20,7 @@ capability        attribute                   meaning
 ``logprobs``      ``supports_logprobs``       per-token log-probabilities of a token sequence
 ``batching``      ``supports_batching``       decodes several requests in one batch
 ``concurrency``   ``supports_concurrency``    safe to call from several threads at once (a remote server)
-``tools``         ``supports_tools``          OpenAI-style tool calls
+``tools``         ``supports_tools``          tool calls valid by construction (a grammar)
 ``embeddings``    ``supports_embeddings``     turns texts into vectors
 ================  ==========================  ==================================================
 """

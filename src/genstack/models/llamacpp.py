@@ -66,6 +66,7 @@ def _close_all() -> None:
 
 class LlamaCppModel(Model):
     supports_schema = True  # a llama.cpp grammar built from the schema
+    supports_tools = True  # calls generated under the grammar of the tools' schemas (genstack.agents.calling)
     supports_loglikelihood = True
     supports_logprobs = True
     supports_batching = True

@@ -203,21 +203,12 @@ class Pipeline:
         mode = self.config.injection
         if mode == "off":
             return
-        from ..guard.injection import instruction_sentences
+        from ..guard.injection import screen_untrusted
 
         for s in run.sources:
-            spans = instruction_sentences(s.hit.text)
-            if not spans:
-                continue
-            action = "removed" if mode == "strip" else "flagged"
-            run.flags += [{"n": s.n, "reasons": sc.reasons, "text": " ".join(s.hit.text[a:b].split()),
-                           "action": action} for a, b, sc in spans]
-            if mode == "strip":
-                t, last = [], 0
-                for a, b, _ in spans:
-                    t += [s.hit.text[last:a], " "]
-                    last = b
-                run.shown[s.n] = "".join(t) + s.hit.text[last:]
+            shown, flags = screen_untrusted(s.hit.text, mode)
+            run.flags += [{"n": s.n, **f} for f in flags]
+            run.shown[s.n] = shown
 
     def rank_sentences(self, query: str, sources: Sequence[Source],
                        texts: dict[int, str] | None = None) -> list[tuple[int, int, str, float]]:

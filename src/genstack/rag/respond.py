@@ -49,6 +49,8 @@ class Outcome:
     #: the exact prompt the model saw, and the decoding parameters used
     prompt: str | None = None
     params: dict[str, Any] | None = None
+    #: the calls of a tool-calling turn (genstack.agents.calling.ToolCall), when it made any
+    tool_calls: list | None = None
 
 
 def _relay(stream, guard, sent: list[str], streaming: bool) -> Iterator[str | _Token]:

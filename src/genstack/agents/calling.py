@@ -1,0 +1,292 @@
+"""OpenAI-style function calling on any genstack model.
+
+The model sees the functions in its system prompt (a template kept as data,
+``prompts/data/tools.toml``) and calls one by answering
+``<tool_call>{"name": …, "arguments": {…}}</tool_call>`` (a JSON array of such
+objects for parallel calls), the format Hermes- and Qwen-style models are
+trained on. How a call is produced:
+
+* ``tool_choice="auto"``: the model writes freely and so decides itself. Its
+  text is held back only while it could still be the start of ``<tool_call>``;
+  once it is plain text it streams as an answer. When it does open a call, the
+  call is generated again from there under the JSON Schema of the calls, which
+  backends that declare ``json_schema`` enforce (llama.cpp: a grammar), so every
+  call parses and validates against its function's parameters. This is the
+  "lazy grammar" of llama.cpp's own server: free text costs nothing extra.
+* ``"required"`` or a named function: the call is generated under the schema
+  at once (only that function's, when named).
+* ``"none"``: a plain answer; the functions are not shown.
+
+Tool results come back as ``role: "tool"`` messages. Templates of small chat
+models know only system/user/assistant turns, so an assistant turn with calls
+is rendered as its ``<tool_call>`` text and tool results as a user turn of
+``<tool_response>`` blocks; consecutive turns of one role are merged, which
+keeps templates that insist on alternating roles (Gemma's) working.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+from ..errors import GenstackError, InvalidParameter
+from ..generation import Completion, Message, SamplingParams
+
+__all__ = ["Function", "ToolCall", "ToolTurn", "ToolCallError", "call_schema", "tool_messages", "respond",
+           "OPEN", "CLOSE"]
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: at most this many calls in one parallel turn
+MAX_PARALLEL = 8
+
+
+class ToolCallError(GenstackError):
+    """The model's call could not be read as a call of one of the functions."""
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function the model may call: a name, what it does, and a JSON Schema of its arguments."""
+
+    name: str
+    description: str = ""
+    parameters: dict = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise InvalidParameter(f"function names are 1 to 64 letters, digits, '_', '-' or '.', got {self.name!r}")
+        if not isinstance(self.description, str):
+            raise InvalidParameter(f"the description of function {self.name!r} must be a string")
+        from ..prompts.structured import check_schema
+
+        check_schema(self.parameters, f"the parameters of function {self.name!r}")
+        if self.parameters.get("type", "object") != "object":
+            raise InvalidParameter(f"the parameters of function {self.name!r} must be a JSON Schema of type object")
+
+    @classmethod
+    def from_openai(cls, tool: Any, where: str = "tools") -> "Function":
+        """A function from OpenAI's ``{"type": "function", "function": {"name", "description", "parameters"}}``."""
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function" or not isinstance(tool.get("function"), dict):
+            raise InvalidParameter(f"{where} must be an object {{\"type\": \"function\", \"function\": {{...}}}}")
+        f = tool["function"]
+        params = f.get("parameters")
+        return cls(f.get("name"), f.get("description") or "",
+                   params if params is not None else {"type": "object", "properties": {}})
+
+    def to_openai(self) -> dict:
+        return {"type": "function", "function": {"name": self.name, "description": self.description,
+                                                 "parameters": self.parameters}}
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: dict
+    id: str = field(default_factory=lambda: "call_" + uuid.uuid4().hex[:24])
+
+    def to_openai(self) -> dict:
+        return {"id": self.id, "type": "function",
+                "function": {"name": self.name, "arguments": json.dumps(self.arguments, ensure_ascii=False)}}
+
+    def text(self) -> str:
+        return json.dumps({"name": self.name, "arguments": self.arguments}, ensure_ascii=False)
+
+
+@dataclass
+class ToolTurn:
+    """One assistant turn: either ``content`` (an answer) or ``calls``."""
+
+    content: str
+    calls: list[ToolCall]
+    completion: Completion
+    #: the exact prompt text the model saw (the call pass's, when a call was made)
+    prompt: str | None = None
+
+    @property
+    def finish_reason(self) -> str:
+        return "tool_calls" if self.calls else self.completion.finish_reason
+
+    @property
+    def usage(self):
+        return self.completion.usage
+
+    def to_message(self) -> dict:
+        """The turn as an OpenAI assistant message (what a client sends back with the results)."""
+        if self.calls:
+            return {"role": "assistant", "content": None, "tool_calls": [c.to_openai() for c in self.calls]}
+        return {"role": "assistant", "content": self.content}
+
+
+def call_schema(functions: Sequence[Function], parallel: bool = True) -> dict:
+    """The JSON Schema of what a call turn may hold: one call of one of ``functions``, or (``parallel``)
+    a list of up to MAX_PARALLEL calls. ``name`` comes first, so the model picks the function before
+    writing its arguments."""
+    if not functions:
+        raise InvalidParameter("no functions to call")
+    one = [{"type": "object",
+            "properties": {"name": {"const": f.name}, "arguments": f.parameters},
+            "required": ["name", "arguments"], "additionalProperties": False} for f in functions]
+    call = one[0] if len(one) == 1 else {"anyOf": one}
+    if not parallel:
+        return call
+    return {"anyOf": [call, {"type": "array", "items": call, "minItems": 2, "maxItems": MAX_PARALLEL}]}
+
+
+def parse_calls(text: str, functions: Sequence[Function], parallel: bool = True, strict: bool = True) -> list[ToolCall]:
+    """The calls in a call turn's JSON (without the tags), validated against the functions' schemas;
+    ``strict=False`` only checks the shape (the agent loop refuses unknown names and bad arguments
+    itself, as results the model sees)."""
+    from ..prompts.structured import StructuredOutputError, parse_json
+
+    body = text.strip()
+    if body.endswith(CLOSE):
+        body = body[: -len(CLOSE)].rstrip()
+    shape = {"type": "object", "properties": {"name": {"type": "string"}, "arguments": {"type": "object"}},
+             "required": ["name", "arguments"]}
+    schema = call_schema(functions, parallel) if strict else {"anyOf": [shape, {"type": "array", "items": shape,
+                                                                                  "minItems": 1}]}
+    try:
+        value = parse_json(body, schema)
+    except StructuredOutputError as exc:
+        raise ToolCallError(f"the model's tool call is not a valid call of the given functions: {exc}") from None
+    items = value if isinstance(value, list) else [value]
+    return [ToolCall(item["name"], item["arguments"]) for item in items]
+
+
+def _tools_block(functions: Sequence[Function]) -> str:
+    return "\n".join(json.dumps(f.to_openai()["function"], ensure_ascii=False) for f in functions)
+
+
+def tool_messages(messages: Sequence[Any], functions: Sequence[Function] = (), template=None) -> list[Message]:
+    """Chat messages a model can read, from OpenAI-style messages (dicts or Messages) that may hold
+    assistant ``tool_calls`` and ``role: "tool"`` results; ``functions`` (when given) are described in
+    the system turn, using ``template`` (default: the ``tools.hermes`` template)."""
+    turns: list[tuple[str, str]] = []
+    for i, m in enumerate(messages):
+        if isinstance(m, Message):
+            turns.append((m.role, m.content))
+            continue
+        if not isinstance(m, dict):
+            raise InvalidParameter(f"messages[{i}] is not a chat message: {m!r}")
+        role = m.get("role")
+        content = m.get("content") or ""
+        if role == "developer":
+            role = "system"
+        if role == "tool":
+            name = m.get("name") or m.get("tool_call_id") or "tool"
+            payload = json.dumps({"name": name, "content": content}, ensure_ascii=False)
+            turns.append(("user", f"<tool_response>\n{payload}\n</tool_response>"))
+        elif role == "assistant" and m.get("tool_calls"):
+            calls = [_call_text(c, i) for c in m["tool_calls"]]
+            text = f"{OPEN}{calls[0]}{CLOSE}" if len(calls) == 1 else f"{OPEN}[{', '.join(calls)}]{CLOSE}"
+            turns.append(("assistant", (content + "\n" if content else "") + text))
+        elif role in ("system", "user", "assistant"):
+            turns.append((role, content))
+        else:
+            raise InvalidParameter(f"messages[{i}].role must be system, user, assistant or tool, got {role!r}")
+    if functions:
+        from ..prompts.templates import load_templates
+
+        t = template or load_templates().get("tools.hermes")
+        system = "\n\n".join(c for r, c in turns if r == "system")
+        rendered = t.render(tools=_tools_block(functions), system=system)
+        turns = [("system", rendered[0].content.strip())] + [(r, c) for r, c in turns if r != "system"]
+    merged: list[tuple[str, str]] = []
+    for role, content in turns:
+        if merged and merged[-1][0] == role and role != "system":
+            merged[-1] = (role, merged[-1][1] + "\n\n" + content)
+        else:
+            merged.append((role, content))
+    return [Message(r, c) for r, c in merged]
+
+
+def _call_text(call: Any, i: int) -> str:
+    fn = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+        raise InvalidParameter(f"messages[{i}].tool_calls must hold {{\"function\": {{\"name\", \"arguments\"}}}} objects")
+    args = fn.get("arguments") or "{}"
+    try:
+        args = json.loads(args) if isinstance(args, str) else args
+    except json.JSONDecodeError:
+        raise InvalidParameter(f"messages[{i}].tool_calls: the arguments of {fn['name']!r} are not valid JSON") from None
+    return json.dumps({"name": fn["name"], "arguments": args}, ensure_ascii=False)
+
+
+def _choice(tool_choice: Any, functions: Sequence[Function]) -> tuple[str, list[Function]]:
+    """("auto" | "required" | "none", the functions the call may use)."""
+    if tool_choice in (None, "auto"):
+        return "auto", list(functions)
+    if tool_choice in ("required", "none"):
+        return tool_choice, list(functions)
+    if isinstance(tool_choice, dict) and isinstance(tool_choice.get("function"), dict):
+        name = tool_choice["function"].get("name")
+        named = [f for f in functions if f.name == name]
+        if not named:
+            raise InvalidParameter(f"tool_choice names {name!r}, which is not one of the tools")
+        return "required", named
+    raise InvalidParameter("tool_choice must be auto, none, required or {\"type\": \"function\", \"function\": {\"name\": …}}")
+
+
+def respond(model, messages: Sequence[Any], functions: Sequence[Function], *, tool_choice: Any = "auto",
+            parallel: bool = True, params: SamplingParams | None = None, template=None,
+            on_overflow: str = "error", prepare=None, strict: bool = True) -> Iterator[str | ToolTurn]:
+    """One assistant turn with tools: yields answer text as it becomes safe to show (never a piece of a
+    call), then the :class:`ToolTurn`. ``prepare`` (the guard's) may rewrite the messages the model sees."""
+    params = (params or SamplingParams()).with_seed()
+    mode, usable = _choice(tool_choice, functions)
+    msgs = tool_messages(messages, usable if mode != "none" and usable else (), template)
+    if prepare is not None:
+        msgs = prepare(msgs)
+    if mode == "required":
+        yield _call_turn(model, msgs, usable, parallel, params, on_overflow, strict)
+        return
+    ts = model.stream(messages=msgs, params=params, on_overflow=on_overflow)
+    held, deciding = "", mode == "auto"
+    sent: list[str] = []
+    try:
+        for piece in ts:
+            if not deciding:
+                sent.append(piece)
+                yield piece
+                continue
+            held += piece
+            lead = held.lstrip()
+            if lead.startswith(OPEN):
+                break  # a call: generate it under the schema
+            if not OPEN.startswith(lead):  # it is an answer
+                deciding = False
+                sent.append(held)
+                yield held
+                held = ""
+        else:
+            if held:
+                sent.append(held)
+                yield held
+            yield ToolTurn("".join(sent), [], ts.completion, ts.prompt)
+            return
+    finally:
+        ts.close()
+    yield _call_turn(model, msgs, usable, parallel, params, on_overflow, strict)
+
+
+def _call_turn(model, msgs: list[Message], functions: Sequence[Function], parallel: bool, params: SamplingParams,
+               on_overflow: str, strict: bool) -> ToolTurn:
+    """Generate a call under the calls' schema, continuing after ``<tool_call>``. A backend that cannot
+    constrain output gets a free continuation, validated afterwards."""
+    from ..models.capabilities import supports
+
+    schema = call_schema(functions, parallel)
+    p = params.replace(max_tokens=max(params.max_tokens, 512))
+    prompt = model.render_chat(msgs) + OPEN
+    if supports(model, "json_schema"):
+        comp = model.generate(prompt, params=p, json_schema=schema, on_overflow=on_overflow)
+    else:
+        comp = model.generate(prompt, params=p.replace(stop=(*p.stop, CLOSE)), on_overflow=on_overflow)
+    if comp.finish_reason == "length":
+        raise ToolCallError(f"the tool call was cut off at {p.max_tokens} tokens")
+    return ToolTurn("", parse_calls(comp.text, functions, parallel, strict), comp, prompt)
