@@ -110,7 +110,9 @@ def test_response_format_json_schema_is_passed_and_checked(server):
     ({"model": "fake", "messages": []}, 400, "messages"),
     ({"model": "fake", "messages": [{"role": "wizard", "content": "x"}]}, 400, "messages[0].role"),
     (chat_body(stop=[1]), 400, "stop"),
-    (chat_body(tools=[{"type": "function"}]), 400, "tools"),
+    (chat_body(tools=[{"type": "function"}]), 400, "tools[0]"),
+    (chat_body(tool_choice="required"), 400, "tool_choice"),
+    ({"model": "fake", "messages": [{"role": "tool", "content": "x"}], "functions": []}, 400, "functions"),
 ])
 def test_bad_requests_get_openai_error_bodies(server, body, status, param):
     r = server.post("/v1/chat/completions", json=body)

@@ -17,7 +17,7 @@ from ..errors import InvalidParameter
 from ..generation import Message, SamplingParams
 from .errors import APIError
 
-__all__ = ["ChatParams", "parse_chat", "parse_completion", "parse_embeddings", "chunk", "completion_id"]
+__all__ = ["ChatParams", "parse_chat", "parse_tools", "parse_completion", "parse_embeddings", "chunk", "completion_id"]
 
 #: extra sampling fields accepted beside OpenAI's (vLLM and llama.cpp's server accept them too)
 _EXTRA = ("top_k", "min_p", "repeat_penalty")
@@ -33,6 +33,10 @@ class ChatParams:
                  json_schema: dict | None, clamp: bool, user: str | None = None):
         self.model, self.params, self.stream, self.include_usage = model, params, stream, include_usage
         self.json_schema, self.clamp, self.user = json_schema, clamp, user
+        #: the functions of ``tools`` (empty: no tool calling), ``tool_choice`` and ``parallel_tool_calls``
+        self.functions: list = []
+        self.tool_choice: Any = "auto"
+        self.parallel = True
 
 
 def _require_object(body: Any) -> dict:
@@ -55,8 +59,6 @@ def _common(body: dict, cap: int) -> tuple[str, SamplingParams, bool, bool, bool
         v = body.get(name)
         if v not in (None, 0, 0.0):
             raise APIError(400, f"{name} is not supported (use repeat_penalty)", param=name)
-    if body.get("tools") or body.get("functions"):
-        raise APIError(400, "tool calling is not supported", param="tools")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     clamp = max_tokens is None
     if max_tokens is None:
@@ -121,20 +123,66 @@ def _content(c: Any, i: int) -> str:
 
 
 def parse_messages(raw: Any) -> list[Message]:
+    """Chat messages; assistant ``tool_calls`` and ``role: "tool"`` results become the turns the model
+    reads (see :func:`genstack.agents.calling.tool_messages`)."""
     if not isinstance(raw, list) or not raw:
         raise APIError(400, "messages must be a non-empty list", param="messages")
-    out = []
+    out, tooling = [], False
     for i, m in enumerate(raw):
         if not isinstance(m, dict):
             raise APIError(400, f"messages[{i}] must be an object", param=f"messages[{i}]")
         role = m.get("role")
         if role == "developer":  # OpenAI's newer name for the system role
             role = "system"
-        if role not in ("system", "user", "assistant"):
-            raise APIError(400, f"messages[{i}].role must be system, user or assistant, got {role!r}",
+        if role not in ("system", "user", "assistant", "tool"):
+            raise APIError(400, f"messages[{i}].role must be system, user, assistant or tool, got {role!r}",
                            param=f"messages[{i}].role")
-        out.append(Message(role, _content(m.get("content"), i)))
-    return out
+        content = _content(m.get("content"), i)
+        if role == "tool" or (role == "assistant" and m.get("tool_calls")):
+            tooling = True
+            out.append({**m, "role": role, "content": content})
+        else:
+            out.append(Message(role, content))
+    if not tooling:
+        return out
+    from ..agents.calling import tool_messages
+
+    try:
+        return tool_messages(out)
+    except InvalidParameter as exc:
+        raise APIError(400, str(exc), param="messages") from None
+
+
+def parse_tools(body: dict, cp: "ChatParams") -> None:
+    """``tools``, ``tool_choice`` and ``parallel_tool_calls`` into ``cp``."""
+    if body.get("functions") is not None or body.get("function_call") is not None:
+        raise APIError(400, "functions and function_call are deprecated; send tools and tool_choice", param="functions")
+    tools = body.get("tools")
+    choice = body.get("tool_choice")
+    if tools is None or tools == []:
+        if choice not in (None, "none", "auto"):
+            raise APIError(400, "tool_choice needs tools", param="tool_choice")
+        return
+    if not isinstance(tools, list) or len(tools) > 128:
+        raise APIError(400, "tools must be a list of at most 128 functions", param="tools")
+    from ..agents.calling import Function, _choice
+
+    functions = []
+    for i, t in enumerate(tools):
+        try:
+            functions.append(Function.from_openai(t, f"tools[{i}]"))
+        except InvalidParameter as exc:
+            raise APIError(400, str(exc), param=f"tools[{i}]") from None
+    if len({f.name for f in functions}) != len(functions):
+        raise APIError(400, "two tools have the same name", param="tools")
+    try:
+        _choice(choice, functions)
+    except InvalidParameter as exc:
+        raise APIError(400, str(exc), param="tool_choice") from None
+    parallel = body.get("parallel_tool_calls", True)
+    if not isinstance(parallel, bool):
+        raise APIError(400, "parallel_tool_calls must be true or false", param="parallel_tool_calls")
+    cp.functions, cp.tool_choice, cp.parallel = functions, choice or "auto", parallel
 
 
 def parse_response_format(rf: Any) -> dict | None:
@@ -163,7 +211,11 @@ def parse_chat(body: Any, cap: int) -> tuple[ChatParams, list[Message]]:
     model, params, stream, include_usage, clamp = _common(body, cap)
     messages = parse_messages(body.get("messages"))
     schema = parse_response_format(body.get("response_format"))
-    return ChatParams(model, params, stream, include_usage, schema, clamp, body.get("user")), messages
+    cp = ChatParams(model, params, stream, include_usage, schema, clamp, body.get("user"))
+    parse_tools(body, cp)
+    if cp.functions and schema is not None:
+        raise APIError(400, "response_format cannot be combined with tools", param="response_format")
+    return cp, messages
 
 
 def parse_completion(body: Any, cap: int) -> tuple[ChatParams, str]:
@@ -172,6 +224,8 @@ def parse_completion(body: Any, cap: int) -> tuple[ChatParams, str]:
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
         prompt = prompt[0]
+    if body.get("tools"):
+        raise APIError(400, "tools are for /v1/chat/completions", param="tools")
     if not isinstance(prompt, str):
         raise APIError(400, "prompt must be a string (batches and token arrays are not supported)", param="prompt")
     if body.get("suffix"):

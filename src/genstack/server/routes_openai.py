@@ -256,6 +256,9 @@ async def chat_completions(request: Request):
     documents = _documents(body)
     rag = cp.model.startswith(RAG_PREFIX)
     gen_name = cp.model
+    if cp.functions and (rag or documents is not None):
+        raise APIError(400, "tools cannot be combined with a rag: model or documents (give the model a search "
+                            "tool instead)", param="tools")
     if documents is not None and (rag or cp.json_schema is not None):
         raise APIError(400, "documents cannot be combined with a rag: model or a response_format", param="documents")
     if documents is not None and messages[-1].role != "user":
@@ -308,7 +311,16 @@ async def chat_completions(request: Request):
                          on_overflow="clamp" if cp.clamp else "error",
                          check=lambda prepared: _check_prompt(gs, model.count_chat_tokens(prepared)))
 
-    make = make_grounded if (rag or documents is not None) else make_plain
+    def make_tools():
+        from ..agents.guarded import tool_turn
+
+        model = engine.model(gen_name)
+        yield from tool_turn(model, messages, cp.functions, cp.params, guard, streaming=cp.stream,
+                             tool_choice=cp.tool_choice, parallel=cp.parallel,
+                             on_overflow="clamp" if cp.clamp else "error",
+                             check=lambda prepared: _check_prompt(gs, model.count_chat_tokens(prepared)))
+
+    make = make_grounded if (rag or documents is not None) else (make_tools if cp.functions else make_plain)
     items = await _started(engine.stream(make, lock=gen_name))
 
     if not cp.stream:
@@ -326,15 +338,29 @@ async def chat_completions(request: Request):
                 yield sse(chunk(cid, cp.model, created, {"content": item}))
             else:
                 final = item
+        for i, call in enumerate(final.tool_calls or ()):  # as OpenAI streams them: the name, then the arguments
+            wire = call.to_openai()
+            yield sse(chunk(cid, cp.model, created, {"tool_calls": [
+                {"index": i, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}]}))
+            yield sse(chunk(cid, cp.model, created, {"tool_calls": [
+                {"index": i, "function": {"arguments": wire["function"]["arguments"]}}]}))
         yield sse(chunk(cid, cp.model, created, {}, final.finish_reason, **_final_extra(final, guard)))
         if cp.include_usage:
             yield sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": cp.model,
                        "choices": [], "usage": _usage_dict(final.usage)})
 
     def finish(status: int) -> None:
-        run.done(cid, status, final)
+        run.done(cid, status, final, _calls_text(final))
 
     return _sse_response(events(), finish)
+
+
+def _calls_text(final) -> str | None:
+    """What the request log records as the response of a turn that called tools."""
+    calls = getattr(final, "tool_calls", None)
+    if not calls:
+        return None
+    return json.dumps([c.to_openai()["function"] for c in calls], ensure_ascii=False)
 
 
 def _final_extra(final, guard) -> dict:
@@ -352,11 +378,14 @@ def _usage_dict(usage) -> dict:
 
 
 def _chat_body(cid, created, model, run: "_Run", final, guard) -> dict:
-    run.done(cid, 200, final)
+    run.done(cid, 200, final, _calls_text(final))
+    message = {"role": "assistant", "content": final.text, "refusal": None}
+    if getattr(final, "tool_calls", None):
+        message = {"role": "assistant", "content": None, "refusal": None,
+                   "tool_calls": [c.to_openai() for c in final.tool_calls]}
     body = {"id": cid, "object": "chat.completion", "created": created, "model": model,
             "system_fingerprint": None,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": final.text, "refusal": None},
-                         "logprobs": None, "finish_reason": final.finish_reason}],
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": final.finish_reason}],
             "usage": _usage_dict(final.usage)}
     body.update(_final_extra(final, guard))
     return body
