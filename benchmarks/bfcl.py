@@ -1,17 +1,25 @@
 """Function calling on the Berkeley Function Calling Leaderboard (BFCL v4), genstack beside llama.cpp's own server.
 
     .venv/bin/python benchmarks/bfcl.py [--categories simple,multiple,irrelevance] [--limit 100]
-                                        [--models smollm2-135m-instruct,gemma3-270m] [--no-peer]
+                                        [--models smollm2-135m-instruct,gemma3-270m] [--no-peer] [--free]
+    .venv/bin/python benchmarks/bfcl.py --calibrate [--models ...]
 
 Data: ../shared/data/tools/bfcl (its README says where it comes from); skipped with a message when absent.
 
 For each model and category, greedy decoding, the same tools and user turn for every system:
-* genstack auto: ``genstack.agents.calling.respond`` with ``tool_choice="auto"`` (the model decides; a
-  call it opens is generated under the grammar of the functions' JSON Schemas);
+* genstack auto: ``genstack.agents.calling.respond`` with ``tool_choice="auto"``: a call is made when
+  log P(``<tool_call>``) reaches the model's calibrated ``tool_call_threshold``, or when the model opens
+  one itself, and is generated under the grammar of the functions' JSON Schemas;
+* genstack auto, free (``--free``): the same without the threshold (the model's own text decides);
 * genstack required: ``tool_choice="required"`` (a call is forced; the grammar makes it valid);
 * the peer: ``python -m llama_cpp.server --chat_format chatml-function-calling`` on the same GGUF,
   called through the official ``openai`` client with ``tools`` and ``tool_choice="auto"`` (for the
   SmolLM2 model only: it is a ChatML model; the Gemma base model has no chat format the peer can use).
+
+``--calibrate`` picks each model's threshold on items the evaluation never sees (the last 100
+simple, 100 multiple and 120 irrelevance items; the evaluation takes the first ``--limit``): the
+log-probability that best separates "a function fits" (simple, multiple) from "none does"
+(irrelevance), by balanced accuracy. The registry records the result.
 
 Reported per row: call rate (a call was made), schema-valid rate (every call made names a given
 function and its arguments validate against that function's schema; over all items), exact
@@ -47,7 +55,29 @@ def valid(calls, tools) -> bool:
     return True
 
 
-def run_genstack(model, items, choice: str):
+def calibrate(model, data_dir) -> None:
+    from genstack.agents.calling import Function, call_logprob, tool_messages
+    from genstack.evaluation.bfcl import load_bfcl
+
+    scored = []  # (log P(<tool_call>), a function fits)
+    for cat, n in (("simple", 100), ("multiple", 100), ("irrelevance", 120)):
+        for it in load_bfcl(data_dir, cat)[-n:]:
+            msgs = tool_messages(it.messages, [Function.from_openai(t) for t in it.tools])
+            scored.append((call_logprob(model, msgs), cat != "irrelevance"))
+    pos = sum(1 for _, p in scored if p)
+    neg = len(scored) - pos
+    best = None
+    for t in sorted({round(lp, 2) for lp, _ in scored}):
+        tpr = sum(1 for lp, p in scored if p and lp >= t) / pos
+        tnr = sum(1 for lp, p in scored if not p and lp < t) / neg
+        if best is None or (tpr + tnr) / 2 > best[0]:
+            best = ((tpr + tnr) / 2, t, tpr, tnr)
+    bal, t, tpr, tnr = best
+    print(f"{model.name}: tool_call_threshold={t:.2f} (held-out: calls on {tpr:.0%} of simple+multiple, "
+          f"no call on {tnr:.0%} of irrelevance, balanced accuracy {bal:.2f}; {len(scored)} items)", flush=True)
+
+
+def run_genstack(model, items, choice: str, threshold="model"):
     from genstack.agents.calling import Function, ToolCallError, respond
     from genstack.generation import SamplingParams
 
@@ -57,7 +87,7 @@ def run_genstack(model, items, choice: str):
         functions = [Function.from_openai(t) for t in it.tools]
         t0 = time.perf_counter()
         try:
-            *_, turn = respond(model, it.messages, functions, tool_choice=choice, params=params)
+            *_, turn = respond(model, it.messages, functions, tool_choice=choice, params=params, threshold=threshold)
             calls = [(c.name, c.arguments) for c in turn.calls]
         except ToolCallError:
             calls = [("<unparsable>", None)]
@@ -128,6 +158,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--models", default="smollm2-135m-instruct,gemma3-270m")
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--free", action="store_true", help="also run auto without the threshold")
+    ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--data", default=str(DATA))
     args = ap.parse_args()
     if not Path(args.data).is_dir():
@@ -136,6 +168,12 @@ def main() -> None:
     from genstack import get_model
     from genstack.evaluation.bfcl import load_bfcl
 
+    if args.calibrate:
+        for name in args.models.split(","):
+            model = get_model(name, n_ctx=4096)
+            calibrate(model, args.data)
+            model.close()
+        return
     cats = args.categories.split(",")
     data = {c: load_bfcl(args.data, c, args.limit) for c in cats}
     rows = []
@@ -143,12 +181,12 @@ def main() -> None:
         model = get_model(name, n_ctx=4096)
         model.warm_up()
         for c in cats:
-            for choice in ("auto", "required"):
-                if choice == "required" and c == "irrelevance":
-                    continue
-                r = score(data[c], run_genstack(model, data[c], choice))
-                rows.append((name, f"genstack {choice}", c, r))
-                print(name, choice, c, json.dumps(r), flush=True)
+            runs = [("auto", "model", "genstack auto")] + ([("auto", None, "genstack auto, free")] if args.free else [])
+            runs += [("required", None, "genstack required")] if c != "irrelevance" else []
+            for choice, threshold, label in runs:
+                r = score(data[c], run_genstack(model, data[c], choice, threshold))
+                rows.append((name, label, c, r))
+                print(name, label, c, json.dumps(r), flush=True)
         if name.startswith("smollm2") and not args.no_peer:
             from openai import OpenAI
 

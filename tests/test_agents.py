@@ -78,6 +78,31 @@ def test_auto_call_is_generated_under_the_schema_and_never_streamed():
     assert msg["tool_calls"][0]["id"].startswith("call_")
 
 
+def test_a_calibrated_threshold_calls_when_the_model_leans_to_a_call_and_answers_otherwise():
+    def leaning(lp, *turns):
+        model = scripted(*turns)
+        model.loglikelihood = lambda prompt, conts: [(lp, None) for _ in conts]
+        model.tool_call_threshold = -9.0
+        return model
+
+    call = {"name": "get_weather", "arguments": {"city": "Oslo"}}
+    model = leaning(-8.5, call)
+    _, turn = turn_of(respond(model, [{"role": "user", "content": "weather in Oslo?"}], [WEATHER]))
+    assert [c.arguments for c in turn.calls] == [{"city": "Oslo"}]
+    assert len(model.requests) == 1 and model.requests[0].json_schema == call_schema([WEATHER])  # no free pass
+    model = leaning(-12.0, "Hello there.")
+    pieces, turn = turn_of(respond(model, [{"role": "user", "content": "hi"}], [WEATHER]))
+    assert turn.calls == [] and "".join(pieces) == "Hello there."
+    model = leaning(-8.5, "Hello there.")  # threshold=None: free generation decides alone
+    _, turn = turn_of(respond(model, [{"role": "user", "content": "hi"}], [WEATHER], threshold=None))
+    assert turn.calls == []
+    model = leaning(-1.0, "plain")  # none never calls, whatever the lean
+    _, turn = turn_of(respond(model, [{"role": "user", "content": "x"}], [WEATHER], tool_choice="none"))
+    assert turn.content == "plain"
+    with pytest.raises(InvalidParameter, match="log-probability"):
+        list(respond(model, [{"role": "user", "content": "x"}], [WEATHER], threshold="high"))
+
+
 def test_parallel_calls_and_required_and_named_choice():
     model = scripted([{"name": "get_time", "arguments": {}}, {"name": "get_weather", "arguments": {"city": "Porto"}}])
     _, turn = turn_of(respond(model, [{"role": "user", "content": "x"}], [WEATHER, TIME], tool_choice="required"))

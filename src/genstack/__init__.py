@@ -60,6 +60,8 @@ _LAZY = {
     "evaluate_beir": ("genstack.evaluation.retrieval", "evaluate_beir"),
     "perplexity": ("genstack.evaluation.perplexity", "perplexity"),
     "compute_metric": ("genstack.evaluation.metrics", "compute"),
+    "evaluate_agent": ("genstack.evaluation.agent", "evaluate_agent"),
+    "load_agent_tasks": ("genstack.evaluation.agent", "load_agent_tasks"),
     # the arena
     "Arena": ("genstack.arena.battles", "Arena"),
     "ArenaDB": ("genstack.arena.store", "ArenaDB"),
@@ -122,6 +124,7 @@ __all__ = [
     "sentiment", "classify", "extract", "translate",
     # evaluation
     "evaluate_rag", "load_rag_dataset", "evaluate_task", "evaluate_beir", "perplexity", "compute_metric",
+    "evaluate_agent", "load_agent_tasks",
     # the arena
     "Arena", "ArenaDB", "Leaderboard", "leaderboard",
     # synthetic data

@@ -13,6 +13,13 @@ trained on. How a call is produced:
   backends that declare ``json_schema`` enforce (llama.cpp: a grammar), so every
   call parses and validates against its function's parameters. This is the
   "lazy grammar" of llama.cpp's own server: free text costs nothing extra.
+  Small models trained on little tool use almost never open a call by
+  themselves (SmolLM2-135M: 0 of 120 BFCL items), although the probability
+  they give ``<tool_call>`` as the opening is clearly higher when a function
+  fits the request. So a model may declare a calibrated ``tool_call_threshold``
+  (a log-probability; see benchmarks/bfcl.py --calibrate): when
+  log P(``<tool_call>`` | prompt) reaches it, the call is made, under the
+  schema; otherwise the model writes freely as above.
 * ``"required"`` or a named function: the call is generated under the schema
   at once (only that function's, when named).
 * ``"none"``: a plain answer; the functions are not shown.
@@ -36,12 +43,14 @@ from ..errors import GenstackError, InvalidParameter
 from ..generation import Completion, Message, SamplingParams
 
 __all__ = ["Function", "ToolCall", "ToolTurn", "ToolCallError", "call_schema", "tool_messages", "respond",
-           "OPEN", "CLOSE"]
+           "call_logprob", "OPEN", "CLOSE", "MODEL_DEFAULT"]
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 #: at most this many calls in one parallel turn
 MAX_PARALLEL = 8
+#: ``respond(threshold=MODEL_DEFAULT)``: the model's declared ``tool_call_threshold``
+MODEL_DEFAULT = "model"
 
 
 class ToolCallError(GenstackError):
@@ -234,14 +243,23 @@ def _choice(tool_choice: Any, functions: Sequence[Function]) -> tuple[str, list[
 
 def respond(model, messages: Sequence[Any], functions: Sequence[Function], *, tool_choice: Any = "auto",
             parallel: bool = True, params: SamplingParams | None = None, template=None,
-            on_overflow: str = "error", prepare=None, strict: bool = True) -> Iterator[str | ToolTurn]:
+            on_overflow: str = "error", prepare=None, strict: bool = True,
+            threshold: float | str | None = MODEL_DEFAULT) -> Iterator[str | ToolTurn]:
     """One assistant turn with tools: yields answer text as it becomes safe to show (never a piece of a
-    call), then the :class:`ToolTurn`. ``prepare`` (the guard's) may rewrite the messages the model sees."""
+    call), then the :class:`ToolTurn`. ``prepare`` (the guard's) may rewrite the messages the model sees.
+    ``threshold`` (auto only): call when log P(``<tool_call>``) reaches it; the default is the model's
+    declared ``tool_call_threshold``, None leaves the decision to free generation alone."""
     params = (params or SamplingParams()).with_seed()
     mode, usable = _choice(tool_choice, functions)
     msgs = tool_messages(messages, usable if mode != "none" and usable else (), template)
     if prepare is not None:
         msgs = prepare(msgs)
+    if threshold == MODEL_DEFAULT:
+        threshold = getattr(model, "tool_call_threshold", None)
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
+        raise InvalidParameter(f"threshold must be a log-probability (a number) or None, got {threshold!r}")
+    if mode == "auto" and threshold is not None and call_logprob(model, msgs) >= threshold:
+        mode = "required"
     if mode == "required":
         yield _call_turn(model, msgs, usable, parallel, params, on_overflow, strict)
         return
@@ -272,6 +290,14 @@ def respond(model, messages: Sequence[Any], functions: Sequence[Function], *, to
     finally:
         ts.close()
     yield _call_turn(model, msgs, usable, parallel, params, on_overflow, strict)
+
+
+def call_logprob(model, msgs: Sequence[Message]) -> float:
+    """log P(``<tool_call>`` opens the assistant turn | the chat ``msgs``): how much the model leans to a call."""
+    from ..models.capabilities import require
+
+    require(model, "loglikelihood")
+    return float(model.loglikelihood(model.render_chat(list(msgs)), [OPEN])[0][0])
 
 
 def _call_turn(model, msgs: list[Message], functions: Sequence[Function], parallel: bool, params: SamplingParams,

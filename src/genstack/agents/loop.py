@@ -151,7 +151,8 @@ class Agent:
                  max_steps: int = 6, approve: Callable[[Tool, ToolCall], bool] | None = None,
                  params: SamplingParams | None = None, system: str | None = DEFAULT_SYSTEM,
                  injection: str = "strip", max_result_chars: int = 4000, template=None,
-                 on_step: Callable[[Step], None] | None = None, parallel: bool = True):
+                 on_step: Callable[[Step], None] | None = None, parallel: bool = True,
+                 threshold: Any = "model"):
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= 50:
             raise InvalidParameter(f"max_steps must be an integer from 1 to 50, got {max_steps!r}")
         context = context or ToolContext()
@@ -163,6 +164,8 @@ class Agent:
         self.model, self.max_steps, self.system = model, max_steps, system
         self.params = params or SamplingParams(greedy=True, max_tokens=256)
         self.template, self.on_step, self.parallel = template, on_step, parallel
+        #: log P(<tool_call>) from which the model calls ("model": its calibrated value; None: free text decides)
+        self.threshold = threshold
 
     def run(self, task: str, history: Sequence[dict | Message] = ()) -> AgentResult:
         if not isinstance(task, str) or not task.strip():
@@ -178,7 +181,7 @@ class Agent:
             t0 = time.perf_counter()
             turn = None
             for item in respond(self.model, messages, functions, params=self.params, template=self.template,
-                                parallel=self.parallel, strict=False):
+                                parallel=self.parallel, strict=False, threshold=self.threshold):
                 if not isinstance(item, str):
                     turn = item
             assert turn is not None

@@ -32,6 +32,9 @@ def agent(
     temperature: float = typer.Option(0.0, "--temperature", "-t", help="Sampling temperature; 0 is greedy."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible sampling."),
     n_ctx: Optional[int] = N_CTX,
+    call_threshold: str = typer.Option("model", "--call-threshold", help="Call a tool when log P(<tool_call>) "
+                                       "reaches this: a number, 'model' (the model's calibrated value, if any) or "
+                                       "'none' (only when the model's own text opens a call)."),
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print each step's exact prompt on stderr."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not record the steps in the request log."),
     json_out: bool = typer.Option(False, "--json", help="Print the whole run as JSON: steps, calls, results."),
@@ -52,6 +55,7 @@ def agent(
 
     if injection not in ("strip", "flag", "off"):
         raise InvalidParameter(f"--injection must be strip, flag or off, got {injection!r}")
+    threshold = parse_threshold(call_threshold)
     settings = _common.settings()
     m = _load(model, n_ctx)
     ctx = ToolContext(collection=collection, root=root, settings=settings, model=m)
@@ -85,7 +89,7 @@ def agent(
 
     params = SamplingParams(temperature=temperature, greedy=temperature == 0, seed=seed, max_tokens=256)
     a = Agent(m, [t.strip() for t in tools.split(",") if t.strip()], context=ctx, max_steps=max_steps,
-              approve=approve_call, params=params, injection=injection, on_step=on_step)
+              approve=approve_call, params=params, injection=injection, on_step=on_step, threshold=threshold)
     try:
         result = a.run(task)
     finally:
@@ -96,6 +100,19 @@ def agent(
         print(result.answer)
     if result.stopped != "answer":
         raise typer.Exit(2)
+
+
+def parse_threshold(value: str):
+    """--call-threshold: a number, "model" or "none"."""
+    from ..errors import InvalidParameter
+
+    v = value.strip().lower()
+    if v in ("model", "none"):
+        return None if v == "none" else "model"
+    try:
+        return float(v)
+    except ValueError:
+        raise InvalidParameter(f"--call-threshold must be a number, model or none, got {value!r}") from None
 
 
 _STYLE = {"ok": "green", "error": "red", "refused": "red", "denied": "yellow", "invalid": "red"}

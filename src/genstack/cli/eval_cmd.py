@@ -92,6 +92,61 @@ def rag(
     _common.console().print(table)
 
 
+@app.command("agent")
+def agent(
+    tasks: Optional[Path] = typer.Option(None, "--tasks", help="A JSONL of tasks (id, task, answers, kind, needs). "
+                                         "[default: the built-in 36 over the sample corpus]"),
+    collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection the search and ask tools "
+                                             "use. [default: the sample corpus, ingested as 'sample']"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registry name or .gguf path."),
+    tools: str = typer.Option("calculator,search,ask", "--tools", help="The tools every task may use."),
+    max_steps: int = typer.Option(4, "--max-steps", help="Model turns per task."),
+    call_threshold: str = typer.Option("model", "--call-threshold", help="As for genstack agent: a number, model or none."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N tasks."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON with every task's row."),
+) -> None:
+    """Success rate, tool use and mean steps of `genstack agent` on a task set (calculator and lookups)."""
+    from ..evaluation.agent import evaluate_agent, load_agent_tasks
+    from ..models.registry import get_model
+    from .agent_cmd import parse_threshold
+
+    threshold = parse_threshold(call_threshold)
+    settings = _common.settings()
+    items = load_agent_tasks(tasks)[: limit if limit and limit > 0 else None]
+    names = [t.strip() for t in tools.split(",") if t.strip()]
+    if collection is None and {"search", "ask"} & set(names):
+        from ..evaluation.rag import sample_corpus
+        from ..ingestion import ingest
+
+        collection = "sample"
+        ingest([sample_corpus()], collection, settings=settings)
+    m = get_model(model or settings.default_model, settings=settings)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    err = _common.console(stderr=True)
+    try:
+        with Progress(TextColumn("[bold]eval agent[/]"), BarColumn(), MofNCompleteColumn(), console=err,
+                      transient=True, disable=json_out or not err.is_terminal) as bar:
+            job = bar.add_task("agent", total=len(items))
+            res = evaluate_agent(m, items, collection=collection, tools=names, max_steps=max_steps, settings=settings,
+                                 threshold=threshold, progress=lambda done, total: bar.update(job, completed=done))
+    finally:
+        m.close()
+    if json_out:
+        _common.print_json(res.to_dict())
+        return
+    from rich.table import Table
+
+    s = res.summary()
+    table = Table(title=f"agent tasks: {s['tasks']} ({m.name}, tools {', '.join(names)})", box=None)
+    for col in ("kind", "tasks", "success", "needed tools used", "mean steps", "hit step limit", "s/task"):
+        table.add_column(col, justify="right")
+    for kind, r in [*s["by_kind"].items(), ("all", s)]:
+        table.add_row(kind, str(r["tasks"]), f"{r['success']:.0%}", f"{r['tools_used']:.0%}", f"{r['mean_steps']:.2f}",
+                      f"{r['hit_step_limit']:.0%}", f"{r['seconds_mean']:.1f}")
+    _common.console().print(table)
+
+
 @app.command("metrics")
 def metrics(
     pred: Path = typer.Option(..., "--pred", help="Predictions: one per line, or .jsonl."),

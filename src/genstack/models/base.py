@@ -40,6 +40,9 @@ class Model(ABC):
     supports_concurrency: bool = False
     supports_tools: bool = False
     supports_embeddings: bool = False
+    #: log P(``<tool_call>``) from which ``tool_choice="auto"`` calls a function (calibrated per model
+    #: on BFCL, see genstack.agents.calling); None: the model's free generation decides alone
+    tool_call_threshold: float | None = None
 
     # -- the one required method -------------------------------------------------
     @abstractmethod
@@ -88,6 +91,9 @@ class Model(ABC):
         The default builds on :meth:`score` and cannot tell greediness (None).
         """
         return [(lp, None) for lp in self.score(prompt, continuations)]
+
+    def close(self) -> None:
+        """Free what the model holds (weights, connections); the default holds nothing."""
 
     # -- conveniences built on execute() ---------------------------------------
     def stream(

@@ -46,6 +46,8 @@ class ModelSpec:
     description: str
     #: for models shipped in chunks: a function that assembles the file into a folder
     assemble: Callable[["ModelSpec", Settings], Path] | None = None
+    #: the model's calibrated tool_call_threshold (see genstack.models.base.Model), or None
+    tool_call_threshold: float | None = None
 
     @property
     def install_hint(self) -> str:
@@ -78,6 +80,7 @@ REGISTRY: dict[str, ModelSpec] = {
             weights="",
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             description="SmolLM2-135M-Instruct Q4_1 (default chat model)",
+            tool_call_threshold=-9.07,  # benchmarks/bfcl.py --calibrate, 2026-12-03
         ),
         ModelSpec(
             name="minilm-l6-v2",
@@ -100,6 +103,7 @@ REGISTRY: dict[str, ModelSpec] = {
             weights="",
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             description="Gemma 3 270M base Q4_K_M (completion, evaluation)",
+            tool_call_threshold=-14.58,  # benchmarks/bfcl.py --calibrate, 2026-12-03
             assemble=_assemble_gemma,
         ),
     ]
@@ -257,4 +261,7 @@ def get_model(name_or_path: str | None = None, *, settings: Settings | None = No
     if spec is not None and spec.kind == "embedding":
         raise InvalidParameter(f"{name!r} is an embedding model, not a generator")
     cls = load_backend(spec.backend if spec else "llama-cpp")
-    return cls(path, name=name, settings=settings, chat=(spec is None or spec.kind == "chat"), **options)
+    model = cls(path, name=name, settings=settings, chat=(spec is None or spec.kind == "chat"), **options)
+    if spec is not None and spec.tool_call_threshold is not None:
+        model.tool_call_threshold = spec.tool_call_threshold
+    return model
