@@ -258,3 +258,15 @@ def test_the_step_limit_stops_a_loop():
 
 def test_tool_call_ids_are_unique():
     assert ToolCall("a", {}).id != ToolCall("a", {}).id
+
+
+def test_final_answer_mode_makes_every_turn_a_call_and_ends_on_final_answer():
+    model = scripted({"name": "calculator", "arguments": {"expression": "17*23"}},
+                     {"name": "final_answer", "arguments": {"answer": "391"}})
+    agent = Agent(model, [Calculator()], final_answer=True)
+    r = agent.run("What is 17 * 23?")
+    assert r.stopped == "answer" and r.answer == "391" and len(r.steps) == 2
+    assert r.steps[0].results[0].output.startswith("391")
+    assert all(req.json_schema is not None for req in model.requests)  # required: no free pass at all
+    names = json.dumps(model.requests[0].json_schema)
+    assert '"final_answer"' in names and '"calculator"' in names

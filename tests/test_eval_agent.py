@@ -56,6 +56,9 @@ def test_evaluation_scores_answers_tool_use_and_steps():
     s = res.summary()
     assert s["success"] == 1.0 and s["tools_used"] == 0.5 and s["mean_steps"] == 1.5
     assert s["by_kind"]["calculator"]["tasks"] == 2
+    loop = scripted(*[{"name": "calculator", "arguments": {"expression": "17*23"}}] * 3)
+    row, = evaluate_agent(loop, tasks[:1], tools=["calculator"], threshold=None, max_steps=2).rows
+    assert row["stopped"] == "max_steps" and "391" in row["answer"] and not row["success"]  # no answer given
 
 
 def test_eval_agent_cli_prints_json_and_a_clear_error(monkeypatch, tmp_path, capsys):

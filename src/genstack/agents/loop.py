@@ -25,13 +25,18 @@ from typing import Any, Callable, Sequence
 
 from ..errors import InvalidParameter
 from ..generation import Message, SamplingParams, Usage
-from .calling import ToolCall, ToolCallError, respond
+from .calling import Function, ToolCall, ToolCallError, respond
 from .tools import Tool, ToolContext, ToolError
 
 __all__ = ["Agent", "AgentResult", "Step", "ToolBox", "ToolResult", "run_agent"]
 
 DEFAULT_SYSTEM = ("You are a careful assistant. Use the functions when they help: the calculator for any "
                   "arithmetic, search or ask for questions about the documents. Answer briefly once you know.")
+
+
+#: the function that ends a run in final_answer mode
+FINAL_ANSWER = Function("final_answer", "Give the final answer to the task, once you know it.",
+                        {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]})
 
 
 @dataclass
@@ -152,7 +157,7 @@ class Agent:
                  params: SamplingParams | None = None, system: str | None = DEFAULT_SYSTEM,
                  injection: str = "strip", max_result_chars: int = 4000, template=None,
                  on_step: Callable[[Step], None] | None = None, parallel: bool = True,
-                 threshold: Any = "model"):
+                 threshold: Any = "model", final_answer: bool = False):
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= 50:
             raise InvalidParameter(f"max_steps must be an integer from 1 to 50, got {max_steps!r}")
         context = context or ToolContext()
@@ -166,6 +171,9 @@ class Agent:
         self.template, self.on_step, self.parallel = template, on_step, parallel
         #: log P(<tool_call>) from which the model calls ("model": its calibrated value; None: free text decides)
         self.threshold = threshold
+        #: every turn is a call (tool_choice="required"), and the run ends with a call of final_answer(answer):
+        #: smolagents' ToolCallingAgent design, for models that rarely open a call by themselves
+        self.final_answer = final_answer
 
     def run(self, task: str, history: Sequence[dict | Message] = ()) -> AgentResult:
         if not isinstance(task, str) or not task.strip():
@@ -176,15 +184,23 @@ class Agent:
         messages += [m.to_dict() if isinstance(m, Message) else m for m in history]
         messages.append({"role": "user", "content": task})
         functions = self.toolbox.functions()
+        if self.final_answer:
+            functions.append(FINAL_ANSWER)
         steps: list[Step] = []
         for n in range(1, self.max_steps + 1):
             t0 = time.perf_counter()
             turn = None
             for item in respond(self.model, messages, functions, params=self.params, template=self.template,
-                                parallel=self.parallel, strict=False, threshold=self.threshold):
+                                parallel=self.parallel and not self.final_answer, strict=False,
+                                threshold=self.threshold, tool_choice="required" if self.final_answer else "auto"):
                 if not isinstance(item, str):
                     turn = item
             assert turn is not None
+            final = next((c for c in turn.calls if c.name == FINAL_ANSWER.name), None)
+            if final is not None:
+                answer = final.arguments.get("answer")
+                turn.content = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
+                turn.calls = []
             step = Step(n, turn.prompt, turn.content, turn.calls, usage=turn.usage)
             if not turn.calls:
                 step.seconds = time.perf_counter() - t0

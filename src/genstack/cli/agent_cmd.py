@@ -35,6 +35,9 @@ def agent(
     call_threshold: str = typer.Option("model", "--call-threshold", help="Call a tool when log P(<tool_call>) "
                                        "reaches this: a number, 'model' (the model's calibrated value, if any) or "
                                        "'none' (only when the model's own text opens a call)."),
+    final_answer: bool = typer.Option(False, "--final-answer", help="Every turn is a tool call and the run ends "
+                                      "with a call of final_answer(answer) (smolagents' design; better for small "
+                                      "models, which rarely open a call by themselves)."),
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print each step's exact prompt on stderr."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not record the steps in the request log."),
     json_out: bool = typer.Option(False, "--json", help="Print the whole run as JSON: steps, calls, results."),
@@ -89,7 +92,8 @@ def agent(
 
     params = SamplingParams(temperature=temperature, greedy=temperature == 0, seed=seed, max_tokens=256)
     a = Agent(m, [t.strip() for t in tools.split(",") if t.strip()], context=ctx, max_steps=max_steps,
-              approve=approve_call, params=params, injection=injection, on_step=on_step, threshold=threshold)
+              approve=approve_call, params=params, injection=injection, on_step=on_step, threshold=threshold,
+              final_answer=final_answer)
     try:
         result = a.run(task)
     finally:

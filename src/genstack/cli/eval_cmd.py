@@ -102,6 +102,8 @@ def agent(
     tools: str = typer.Option("calculator,search,ask", "--tools", help="The tools every task may use."),
     max_steps: int = typer.Option(4, "--max-steps", help="Model turns per task."),
     call_threshold: str = typer.Option("model", "--call-threshold", help="As for genstack agent: a number, model or none."),
+    final_answer: bool = typer.Option(False, "--final-answer", help="As for genstack agent: every turn is a call, "
+                                      "ending with final_answer(answer)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N tasks."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON with every task's row."),
 ) -> None:
@@ -129,7 +131,7 @@ def agent(
                       transient=True, disable=json_out or not err.is_terminal) as bar:
             job = bar.add_task("agent", total=len(items))
             res = evaluate_agent(m, items, collection=collection, tools=names, max_steps=max_steps, settings=settings,
-                                 threshold=threshold, progress=lambda done, total: bar.update(job, completed=done))
+                                 threshold=threshold, final_answer=final_answer, progress=lambda done, total: bar.update(job, completed=done))
     finally:
         m.close()
     if json_out:

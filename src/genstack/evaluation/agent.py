@@ -5,7 +5,8 @@ Each task (``genstack/data/agent_tasks.jsonl``, or a JSONL of your own) has an `
 matched as numbers, anywhere in the answer, to 1e-6 relative or 2 decimals; strings as key facts,
 case- and punctuation-insensitive) and the tools it ``needs`` (``"search|ask"``: either one).
 
-A task succeeds when the agent's final answer holds an acceptable answer. Reported beside it: how
+A task succeeds when the agent answers (not when it stops at the step limit, whose message quotes
+the last tool result) and the answer holds an acceptable answer. Reported beside it: how
 often the needed tools were all called, the mean number of steps (model turns), how often the run hit
 the step limit, and the seconds per task. One :class:`~genstack.agents.loop.Agent` runs every task,
 with the same tools, so the model has to choose among them.
@@ -122,7 +123,7 @@ def _needs_met(needs: Sequence[str], called: set[str]) -> bool:
 
 def evaluate_agent(model, tasks: Sequence[AgentTask], *, collection: str | None = None,
                    tools: Sequence[str] = ("calculator", "search", "ask"), max_steps: int = 4, settings=None,
-                   threshold: Any = "model", progress: Callable[[int, int], None] | None = None) -> AgentEvalResult:
+                   threshold: Any = "model", final_answer: bool = False, progress: Callable[[int, int], None] | None = None) -> AgentEvalResult:
     """Run every task through one agent with ``tools`` and score the answers."""
     from ..agents.loop import Agent
     from ..agents.tools import ToolContext
@@ -130,7 +131,8 @@ def evaluate_agent(model, tasks: Sequence[AgentTask], *, collection: str | None 
 
     ctx = ToolContext(collection=collection, settings=settings, model=model)
     agent = Agent(model, list(tools), context=ctx, max_steps=max_steps,
-                  params=SamplingParams(greedy=True, max_tokens=160, seed=0), threshold=threshold)
+                  params=SamplingParams(greedy=True, max_tokens=160, seed=0), threshold=threshold,
+                  final_answer=final_answer)
     res = AgentEvalResult()
     try:
         for i, t in enumerate(tasks):
@@ -147,7 +149,7 @@ def evaluate_agent(model, tasks: Sequence[AgentTask], *, collection: str | None 
                     raise
                 answer, steps, stopped, called, calls = f"error: {exc}", max_steps, "error", set(), []
             res.rows.append({"id": t.id, "kind": t.kind, "task": t.task, "answer": answer,
-                             "success": answer_ok(answer, t.answers) if stopped != "error" else False,
+                             "success": stopped == "answer" and answer_ok(answer, t.answers),
                              "tools_used": _needs_met(t.needs, called), "calls": calls, "steps": steps,
                              "stopped": stopped, "seconds": round(time.perf_counter() - t0, 3)})
             if progress is not None:
