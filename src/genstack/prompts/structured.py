@@ -89,8 +89,8 @@ def load_schema(path: str | Path) -> dict:
 
 def parse_json(text: str, schema: dict | None = None) -> Any:
     """Parse ``text`` as JSON and validate it against ``schema``; raise StructuredOutputError if it fails."""
-    try:
-        value = json.loads(text)
+    try:  # strict=False: a raw newline or tab inside a string (which grammars can let through) is kept
+        value = json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
         raise StructuredOutputError(f"the model's output is not valid JSON ({exc.msg} at character {exc.pos}); "
                                     "if it was cut short, raise --max-tokens") from None
