@@ -40,19 +40,11 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tools" 
 
 
 def valid(calls, tools) -> bool:
-    from jsonschema import ValidationError, validate
+    """Some calls were made, each names a given function and its arguments validate (the agent loop's check)."""
+    from genstack.agents.loop import _invalid
 
     by = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
-    if not calls:
-        return False
-    for name, args in calls:
-        if name not in by or not isinstance(args, dict):
-            return False
-        try:
-            validate(args, by[name])
-        except ValidationError:
-            return False
-    return True
+    return bool(calls) and all(name in by and _invalid(args, by[name]) is None for name, args in calls)
 
 
 def calibrate(model, data_dir) -> None:

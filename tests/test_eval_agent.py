@@ -33,7 +33,7 @@ def test_answers_match_as_numbers_or_as_facts_and_nothing_else():
 
 
 def test_a_bad_task_file_is_a_clear_error(tmp_path):
-    with pytest.raises(InvalidParameter, match="does not exist"):
+    with pytest.raises(InvalidParameter, match="task file not found"):
         load_agent_tasks(tmp_path / "none.jsonl")
     bad = tmp_path / "t.jsonl"
     bad.write_text('{"task": "x", "answers": [1]}\n{"task": "y"}\n')

@@ -44,6 +44,15 @@ def retrieval(
     _common.console().print(table)
 
 
+def _sample_collection(settings) -> str:
+    """The sample corpus, ingested (unchanged files are skipped) as the collection "sample"."""
+    from ..evaluation.rag import sample_corpus
+    from ..ingestion import ingest
+
+    ingest([sample_corpus()], "sample", settings=settings)
+    return "sample"
+
+
 @app.command("rag")
 def rag(
     dataset: Optional[Path] = typer.Option(None, "--dataset", help="JSONL of {question, source, facts}. [default: the built-in 44 questions]"),
@@ -56,16 +65,13 @@ def rag(
     json_out: bool = typer.Option(False, "--json", help="Print JSON with every question's row."),
 ) -> None:
     """Hit@5, key-fact accuracy, citation precision and abstention of `ask` on a question set."""
-    from ..evaluation.rag import evaluate_rag, load_rag_dataset, sample_corpus
+    from ..evaluation.rag import evaluate_rag, load_rag_dataset
     from ..rag.pipeline import Asker
 
     settings = _common.settings()
     items = load_rag_dataset(dataset)
     if collection is None:
-        from ..ingestion import ingest
-
-        collection = "sample"
-        ingest([sample_corpus()], collection, settings=settings)
+        collection = _sample_collection(settings)
     asker = Asker(collection, model=model, settings=settings, template=template, k=k, mode=mode, focus=focus or None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -117,11 +123,7 @@ def agent(
     items = load_agent_tasks(tasks)[: limit if limit and limit > 0 else None]
     names = [t.strip() for t in tools.split(",") if t.strip()]
     if collection is None and {"search", "ask"} & set(names):
-        from ..evaluation.rag import sample_corpus
-        from ..ingestion import ingest
-
-        collection = "sample"
-        ingest([sample_corpus()], collection, settings=settings)
+        collection = _sample_collection(settings)
     m = get_model(model or settings.default_model, settings=settings)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 

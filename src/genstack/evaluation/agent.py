@@ -22,7 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..errors import InvalidParameter
+from .._files import read_user_text
+from ..errors import GenstackError, InvalidParameter
 
 __all__ = ["AgentTask", "load_agent_tasks", "answer_ok", "evaluate_agent"]
 
@@ -44,10 +45,7 @@ def load_agent_tasks(path: str | Path | None = None) -> list[AgentTask]:
         text = resources.files("genstack.data").joinpath("agent_tasks.jsonl").read_text(encoding="utf-8")
         where = "the built-in agent tasks"
     else:
-        p = Path(path)
-        if not p.is_file():
-            raise InvalidParameter(f"the task file {p} does not exist")
-        text, where = p.read_text(encoding="utf-8"), str(p)
+        text, where = read_user_text(path, "task file"), str(path)
     tasks = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -69,25 +67,18 @@ def load_agent_tasks(path: str | Path | None = None) -> list[AgentTask]:
 
 
 def _numbers(text: str) -> list[float]:
-    out = []
-    for m in _NUMBER.findall(text):
-        try:
-            out.append(float(m.replace(",", "")))
-        except ValueError:
-            pass
-    return out
+    return [float(m.replace(",", "")) for m in _NUMBER.findall(text)]
 
 
 def answer_ok(answer: str, answers: Sequence[Any]) -> bool:
     """Whether ``answer`` holds one of ``answers`` (numbers as numbers, strings as key facts)."""
     from .rag import contains_fact
 
-    nums = None
+    nums = _numbers(answer)
     for a in answers:
         if isinstance(a, bool):
             continue
         if isinstance(a, (int, float)):
-            nums = _numbers(answer) if nums is None else nums
             if any(abs(x - a) <= 1e-6 * max(1.0, abs(a)) or round(x, 2) == round(a, 2) for x in nums):
                 return True
         elif contains_fact(answer, [a]):
@@ -142,11 +133,7 @@ def evaluate_agent(model, tasks: Sequence[AgentTask], *, collection: str | None 
                 answer, steps, stopped = r.answer, len(r.steps), r.stopped
                 called = {c.name for c in r.tool_calls}
                 calls = [{"name": c.name, "arguments": c.arguments} for c in r.tool_calls]
-            except Exception as exc:  # a failed run counts as a failed task, with its reason kept
-                from ..errors import GenstackError
-
-                if not isinstance(exc, GenstackError):
-                    raise
+            except GenstackError as exc:  # a failed run counts as a failed task, with its reason kept
                 answer, steps, stopped, called, calls = f"error: {exc}", max_steps, "error", set(), []
             res.rows.append({"id": t.id, "kind": t.kind, "task": t.task, "answer": answer,
                              "success": stopped == "answer" and answer_ok(answer, t.answers),
