@@ -90,6 +90,37 @@ def test_quantity_question_answered_without_a_number_is_an_abstention(kb):
     assert not a.ask("How much is the museum ticket?").abstained
 
 
+def test_who_question_answered_with_a_name_the_sources_do_not_tie_to_it_is_an_abstention(kb):
+    # the case: a name from the sources (Isle Brann), but no sentence about a manager
+    a, _ = asker(kb, ["Isle Brann is the harbour manager [1]."])
+    ans = a.ask("Who is the harbour manager?")
+    assert ans.abstained and ans.reason == "no-person" and ans.draft.startswith("Isle Brann")
+    assert [v.check for v in ans.checks][-1] == "person"
+
+
+
+def test_who_question_answered_with_a_name_beside_its_head_word_passes(home, tmp_path):
+    docs = tmp_path / "crew"
+    docs.mkdir()
+    (docs / "crew.md").write_text("# Crew\n\nCaptain Ines Moreau commands the ferry to Isle Brann.")
+    settings = load_settings()
+    ingest([docs], "crew", settings=settings, embedder="fake")
+    a = Asker("crew", model=FakeChatModel(["Captain Ines Moreau commands it [1]."]), settings=settings, min_similarity=0.0)
+    ans = a.ask("Who commands the ferry to Isle Brann?")  # head word: ferry (Isle Brann is a name)
+    assert not ans.abstained and "Ines Moreau" in ans.text
+    assert any(v.check == "person" and v.passed for v in ans.checks)
+
+
+@pytest.mark.parametrize("question, asks", [
+    ("Who founded the museum?", True), ("whose bike is this?", True), ("Which company runs the ferry?", True),
+    ("When did the railway open?", False), ("What does the WHO say?", False),
+])
+def test_asks_person(question, asks):
+    from genstack.rag.grounding import asks_person
+
+    assert asks_person(question) is asks
+
+
 @pytest.mark.parametrize("question, asks", [
     ("How many days a week can I work remotely?", True), ("How much salt goes in?", True),
     ("What time does the train leave?", True), ("At what temperature is the oven preheated?", True),

@@ -65,7 +65,7 @@ class Answer:
     #: sources attached by genstack to sentences the model left uncited
     attributed: list[int] = field(default_factory=list)
     abstained: bool = False
-    #: why it abstained: "weak-retrieval", "model-declined", "unsupported" or "no-quantity"
+    #: why it abstained: "weak-retrieval", "model-declined", "unsupported", "no-quantity" or "no-person"
     reason: str | None = None
     #: best cosine similarity between the question and any chunk
     similarity: float = 0.0

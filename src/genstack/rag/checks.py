@@ -17,6 +17,9 @@ check              what it does
 ``support``        too few of the answer's words are in what the model saw: abstain
 ``quantity``       "how many" answered without a number the sources tie to the
                    question: quote a sentence that has one, or abstain
+``person``         "who" answered without a name that a shown sentence holds beside the
+                   question's head word ("manager" in "Who is the office manager?"):
+                   abstain
 ``attribution``    sentences without a citation get the source that supports them
 ``schema``         (structured answers) the JSON parses and is valid for the schema
 =================  ===========================================================
@@ -159,6 +162,17 @@ def _quantity(ctx: CheckContext) -> Verdict:
                    "no-quantity", True)
 
 
+def _person(ctx: CheckContext) -> Verdict:
+    a = ctx.answer
+    if not grounding.asks_person(a.question):
+        return Verdict("person", True, "not a who question")
+    sentences = [t for text in ctx.shown.values() for t in grounding.split_passage(text)]
+    if grounding.anchored_name(_bare(a), a.question, sentences):
+        return Verdict("person", True, "a name of the answer stands in a shown sentence with the question's head word")
+    ctx.abstain("no-person")
+    return Verdict("person", False, "the question asks who; no shown sentence names anyone for it", "no-person", True)
+
+
 def _attribution(ctx: CheckContext) -> Verdict:
     a = ctx.answer
     texts = ctx.texts
@@ -211,6 +225,7 @@ CHECKS: tuple[tuple[str, Callable[[CheckContext], Verdict]], ...] = (
     ("pointer", _pointer),
     ("support", _support),
     ("quantity", _quantity),
+    ("person", _person),
     ("attribution", _attribution),
 )
 #: a structured (JSON Schema) answer: valid JSON whose values the sources support

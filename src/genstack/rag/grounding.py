@@ -12,7 +12,7 @@ import re
 from typing import Sequence
 
 __all__ = ["content_words", "salient_words", "support", "declines", "split_sentences", "best_source",
-           "asks_quantity", "gives_quantity", "about_question", "anchored_quantity"]
+           "asks_quantity", "gives_quantity", "about_question", "anchored_quantity", "asks_person", "anchored_name"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.,:/][0-9]+)*", re.I)
 STOPWORDS = frozenset("""
@@ -125,6 +125,40 @@ def anchored_quantity(answer: str, question: str, sentences: Sequence[str]) -> b
     """
     nums = _quantities(answer, question)
     return any(nums & _quantities(s, question) and about_question(s, question) for s in sentences)
+
+
+# questions whose answer is a person or an organisation (Li & Roth's HUM type)
+_PERSON_Q = re.compile(r"^\W*(?:who|whom|whose)\b|\bwhich\s+(?:person|people|company|organi[sz]ation)\b", re.I)
+
+
+def asks_person(question: str) -> bool:
+    """Does the question ask who (a person or organisation)?"""
+    return bool(_PERSON_Q.search(question))
+
+
+def _head(question: str) -> str | None:
+    """The question's last content word that is not a name: the role or thing asked about
+    ("the office *manager*", "commands the *ferry* to Isle Brann", "*founded* the Lindqvist Museum")."""
+    words = [raw for raw in _WORD.findall(question)
+             if raw[0].islower() and _norm(raw) not in STOPWORDS and _norm(raw) not in {"who", "whom", "whose"}]
+    return _norm(words[-1]) if words else None
+
+
+def anchored_name(answer: str, question: str, sentences: Sequence[str]) -> bool:
+    """Does a name of the answer stand in one of ``sentences`` together with the question's head word?
+
+    "Who is the office manager?" answered "The Lisbon office is the office manager" names
+    Lisbon, which the sources hold, but in no sentence about a manager.
+    """
+    head = _head(question)
+    names = {w for w in salient_words(answer, exclude=question) if not any(c.isdigit() for c in w)}
+    if head is None or not names:
+        return False
+    for s in sentences:
+        vocab = set(content_words(s))
+        if head in vocab and names & vocab:
+            return True
+    return False
 
 
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
