@@ -66,3 +66,54 @@ def test_summarize_limits_words_and_checks_input():
         summarize("x", model, style="haiku")
     with pytest.raises(InvalidParameter, match="no text"):
         summarize(["", "  "], model)
+
+
+def test_embedding_sentiment_and_few_shot_classification_use_example_prototypes():
+    emb = FakeEmbedder()
+    examples = [("apples pears fruit", "food"), ("fruit apples salad", "food"), ("goal match striker", "sport")]
+    res = classify("striker scored a goal in the match", ["food", "sport"], embedder=emb, method="embedding",
+                   examples=examples)
+    assert res.label == "sport" and abs(sum(res.scores.values()) - 1) < 1e-6
+    with pytest.raises(InvalidParameter, match="labels that are not given: music"):
+        classify("x y", ["food", "sport"], embedder=emb, method="embedding", examples=[("song", "music")])
+    res = sentiment("anything at all", method="embedding", embedder=emb)  # the shipped anchors
+    assert res.label in {"POSITIVE", "NEGATIVE", "NEUTRAL"} and set(res.scores) == {"POSITIVE", "NEGATIVE", "NEUTRAL"}
+    with pytest.raises(InvalidParameter, match="method must be llm or embedding"):
+        sentiment("x", FakeChatModel(["x"]), method="vibes")
+    with pytest.raises(InvalidParameter, match="needs an embedder"):
+        sentiment("x", method="embedding")
+
+
+def test_load_examples_reports_the_bad_line(tmp_path):
+    from genstack.rag.tasks import load_examples
+
+    assert len(load_examples()) == 36
+    bad = tmp_path / "ex.jsonl"
+    bad.write_text('{"text": "a", "label": "x"}\n{"text": "b"}\n')
+    with pytest.raises(InvalidParameter, match="line 2"):
+        load_examples(bad)
+
+
+def test_a_base_model_gets_the_few_shot_completion_prompt_for_translation():
+    base = FakeChatModel(["Bonjour tout le monde\nEnglish: more"])
+    base.is_chat = False
+    out, prompt = translate("Hello everyone", "French", base)
+    assert out == "Bonjour tout le monde"  # stopped at the end of the line
+    req = base.requests[-1]
+    assert req.messages is None and req.prompt.endswith("English: Hello everyone\nFrench:")
+    assert "English: Good morning, how are you?\nFrench: Bonjour, comment allez-vous ?" in req.prompt
+
+
+def test_bullets_are_normalised_checked_and_topped_up():
+    from genstack.rag.summaries import check_bullets
+
+    src = "The pool reopens on 1 June. It has eight lanes and a cafe. Adults pay 5 euros. Children swim free."
+    bullets, dropped, extracted = check_bullets(
+        "Here are the bullet points:\n1. The pool reopens on 1 June\n* Adults pay 7 euros\n```\ncode\n```", src)
+    assert bullets[0] == "The pool reopens on 1 June" and dropped == 1 and extracted == 2 and len(bullets) == 3
+    assert all("7" not in b for b in bullets)
+    para, dropped, extracted = check_bullets("The pool reopens on 1 June. Adults pay 5 euros. Children swim free.", src)
+    assert para == ["The pool reopens on 1 June", "Adults pay 5 euros", "Children swim free"] and (dropped, extracted) == (0, 0)
+    out = summarize(src, FakeChatModel(["- The pool reopens on 1 June\n- Lanes: eight\n- Free parking on Mars"]))
+    assert out.text.startswith("- The pool reopens on 1 June") and out.dropped >= 1
+    assert all(line.startswith("- ") for line in out.text.splitlines()) and "Mars" not in out.text

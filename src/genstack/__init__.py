@@ -62,6 +62,8 @@ _LAZY = {
     "compute_metric": ("genstack.evaluation.metrics", "compute"),
     "evaluate_agent": ("genstack.evaluation.agent", "evaluate_agent"),
     "load_agent_tasks": ("genstack.evaluation.agent", "load_agent_tasks"),
+    "evaluate_task_set": ("genstack.evaluation.tasks", "evaluate_task_set"),
+    "load_task_set": ("genstack.evaluation.tasks", "load_task_set"),
     # the arena
     "Arena": ("genstack.arena.battles", "Arena"),
     "ArenaDB": ("genstack.arena.store", "ArenaDB"),
@@ -124,7 +126,7 @@ __all__ = [
     "sentiment", "classify", "extract", "translate",
     # evaluation
     "evaluate_rag", "load_rag_dataset", "evaluate_task", "evaluate_beir", "perplexity", "compute_metric",
-    "evaluate_agent", "load_agent_tasks",
+    "evaluate_agent", "load_agent_tasks", "evaluate_task_set", "load_task_set",
     # the arena
     "Arena", "ArenaDB", "Leaderboard", "leaderboard",
     # synthetic data

@@ -151,11 +151,78 @@ def agent(
     _common.console().print(table)
 
 
+@app.command("task")
+def task_cmd(
+    kind: str = typer.Argument(..., help="sentiment, classify, translate or bullets."),
+    dataset: Optional[Path] = typer.Option(None, "--dataset", help="A JSONL with the set's fields. "
+                                           "[default: the built-in checked set]"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registry name or .gguf path. [default: the "
+                                        "default model; for translate the translate_model setting]"),
+    method: str = typer.Option("embedding", "--method", help="sentiment, classify: embedding or llm, as for genstack task."),
+    template: Optional[str] = typer.Option(None, "--template", help="zero_shot, one_shot, few_shot, cot, or FILE.toml[:NAME]."),
+    calibrate: Optional[bool] = typer.Option(None, "--calibrate/--no-calibrate", help="sentiment, classify --method llm: "
+                                             "contextual calibration of the label scores. [default: as genstack task]"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N items."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON with every item's row."),
+) -> None:
+    """Accuracy, chrF or bullet-summary checks of `genstack task` / `summarize` on a checked set."""
+    from ..errors import InvalidParameter
+    from ..evaluation.tasks import evaluate_task_set, load_task_set
+    from ..models.registry import get_model
+
+    settings = _common.settings()
+    rows = load_task_set(kind, dataset)
+    if limit and limit > 0:
+        rows = rows[::max(1, len(rows) // limit)][:limit]  # spread over the classes, which the sets keep in blocks
+    m = emb = None
+    labelled = kind in ("sentiment", "classify")
+    if labelled and method not in ("llm", "embedding"):
+        raise InvalidParameter(f"--method must be llm or embedding, got {method!r}")
+    if labelled and method == "embedding":
+        from ..embeddings import get_embedder
+
+        emb = get_embedder(None, settings=settings)
+    else:  # translation, like genstack task translate, defaults to the translate_model setting
+        default = (settings.translate_model or settings.default_model) if kind == "translate" else settings.default_model
+        m = get_model(model or default, settings=settings)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    err = _common.console(stderr=True)
+    try:
+        with Progress(TextColumn(f"[bold]eval task {kind}[/]"), BarColumn(), MofNCompleteColumn(), console=err,
+                      transient=True, disable=json_out or not err.is_terminal) as bar:
+            job = bar.add_task(kind, total=len(rows))
+            res = evaluate_task_set(kind, rows, model=m, embedder=emb, method=method, template=template,
+                                calibrate=calibrate, data_dir=settings.data_dir,
+                                progress=lambda done, total: bar.update(job, completed=done))
+    finally:
+        if m is not None:
+            m.close()
+    if json_out:
+        _common.print_json(res.to_dict())
+        return
+    s = res.summary()
+    who = m.name if m is not None else f"embedder {emb.name}"
+    lines = [f"{kind}: {s['items']} items ({who}, template {s['template']}"
+             + (f", method {s['method']}" if "method" in s else "")
+             + (f", calibrate {s['calibrate']}" if "calibrate" in s else "") + ")"]
+    if kind in ("sentiment", "classify"):
+        lines.append(f"accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}")
+        lines.append("recall  " + "  ".join(f"{k} {v:.2f}" for k, v in s["recall"].items()))
+    elif kind == "translate":
+        lines.append(f"chrF {s['chrf']:.1f}")
+    else:
+        lines.append(f"format ok {s['format_ok']:.0%}  grounded bullets {s['grounded_bullets']:.0%}  "
+                     f"acceptable {s['acceptable']:.0%}  ROUGE-Lsum {s['rougeLsum']:.3f}")
+    lines.append(f"errors {s['errors']}  {s['seconds_mean']:.2f} s/item")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
 @app.command("metrics")
 def metrics(
     pred: Path = typer.Option(..., "--pred", help="Predictions: one per line, or .jsonl."),
     ref: Path = typer.Option(..., "--ref", help="References: one per line, or .jsonl (a list = several references)."),
-    metric: List[str] = typer.Option(..., "--metric", help="bleu, rouge, f1, em or accuracy (repeatable)."),
+    metric: List[str] = typer.Option(..., "--metric", help="bleu, chrf, rouge, f1, em or accuracy (repeatable)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Score predictions against references (sacrebleu, rouge-score, SQuAD-style EM/F1, accuracy)."""

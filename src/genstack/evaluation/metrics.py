@@ -2,6 +2,8 @@
 
 * ``bleu``: corpus BLEU from ``sacrebleu`` (13a tokenisation, 0–100), several
   references per example allowed;
+* ``chrf``: corpus chrF from ``sacrebleu`` (character 6-grams, beta 2, 0–100), the usual
+  translation metric for short sentences, where BLEU's word 4-grams are too sparse;
 * ``rouge``: ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum F-measures from Google's
   ``rouge-score`` (Porter stemmer on), averaged over examples, 0–1; with
   several references an example takes its best;
@@ -28,9 +30,9 @@ from typing import Sequence
 from .._files import read_user_text
 from ..errors import GenstackError, InvalidParameter
 
-__all__ = ["METRICS", "compute", "bleu", "rouge", "exact_match", "f1", "accuracy", "normalize_answer", "read_texts"]
+__all__ = ["METRICS", "compute", "bleu", "chrf", "rouge", "exact_match", "f1", "accuracy", "normalize_answer", "read_texts"]
 
-METRICS = ("bleu", "rouge", "f1", "em", "accuracy")
+METRICS = ("bleu", "chrf", "rouge", "f1", "em", "accuracy")
 
 
 def normalize_answer(s: str) -> str:
@@ -79,6 +81,19 @@ def bleu(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> dict:
             "sys_len": res.sys_len, "ref_len": res.ref_len, "signature": str(scorer.get_signature())}
 
 
+def chrf(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> dict:
+    """Corpus chrF (character n-gram F-score, sacrebleu's defaults: n=6, beta=2), 0-100."""
+    try:
+        import sacrebleu
+    except ImportError:
+        raise GenstackError("chrF needs sacrebleu: pip install 'genstack[eval]'") from None
+    width = max(len(rs) for rs in refs)
+    streams = [[rs[i] if i < len(rs) else None for rs in refs] for i in range(width)]
+    scorer = sacrebleu.CHRF()
+    res = scorer.corpus_score(list(preds), streams)
+    return {"chrf": res.score, "signature": str(scorer.get_signature())}
+
+
 def rouge(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> dict:
     try:
         from rouge_score import rouge_scorer
@@ -115,6 +130,8 @@ def compute(metric: str, preds: Sequence[str], refs: Sequence[str | Sequence[str
         return bleu(preds, rs)
     if metric == "rouge":
         return rouge(preds, rs)
+    if metric == "chrf":
+        return chrf(preds, rs)
     fn = {"em": exact_match, "f1": f1, "accuracy": accuracy}[metric]
     return {metric: fn(preds, rs)}
 

@@ -133,11 +133,20 @@ class LlamaCppModel(Model):
                         from llama_cpp import Llama
                     except ImportError:  # pragma: no cover - core dependency
                         raise GenstackError("llama-cpp-python is not installed: pip install llama-cpp-python") from None
+                    import contextlib
+                    import io
+
+                    # llama.cpp's load-time warnings (e.g. Gemma's "using full-size SWA cache") reach
+                    # Python's sys.stderr through llama-cpp-python's log callback even with verbose=False;
+                    # they are kept and shown only when the load fails
+                    log = io.StringIO()
                     try:
-                        with _LOAD_LOCK:  # one load at a time in the process (see _LOAD_LOCK)
+                        with _LOAD_LOCK, contextlib.redirect_stderr(log):  # one load at a time (see _LOAD_LOCK)
                             self._llm = Llama(model_path=str(self.path), **self._llama_kwargs)
                     except (ValueError, RuntimeError) as exc:
-                        raise GenstackError(f"llama.cpp could not load {self.path}: {exc}") from None
+                        detail = log.getvalue().strip().splitlines()
+                        hint = f" (llama.cpp said: {detail[-1]})" if detail else ""
+                        raise GenstackError(f"llama.cpp could not load {self.path}: {exc}{hint}") from None
                     _LOADED.add(self)
                     from .._cores import generation_loaded
 

@@ -14,6 +14,9 @@ A template file holds tables named ``<kind>.<variant>``::
 ``system`` and ``user`` are rendered with ``{name}`` fields (``{{`` and ``}}``
 for literal braces); examples become user/assistant turns before the final
 user turn, which is how one- and few-shot prompting is done with chat models.
+A template with ``format = "completion"`` is for base models instead: it is rendered as one
+plain text (:meth:`PromptTemplate.render_text`), each example's ``user`` directly followed by
+its ``assistant``, as in the few-shot prompts of the GPT-3 paper.
 Only plain names are allowed in fields (no ``{x.attr}`` or ``{x[0]}``), and
 values are inserted once, never re-parsed, so text from documents or users
 cannot inject template fields.
@@ -120,6 +123,17 @@ class PromptTemplate:
             msgs.append(Message("assistant", _render(a, values)))
         msgs.append(Message("user", _render(self.user, values)))
         return msgs
+
+    def render_text(self, **values: Any) -> str:
+        """One plain-text prompt for a completion (base) model: the system text, each example's
+        ``user`` followed directly by its ``assistant``, and the final ``user``, blank lines between."""
+        msgs = self.render(**values)
+        parts = [m.content for m in msgs if m.role == "system"]
+        turns = [m for m in msgs if m.role != "system"]
+        for u, a in zip(turns[:-1:2], turns[1:-1:2]):
+            parts.append(u.content + a.content)
+        parts.append(turns[-1].content)
+        return "\n\n".join(parts)
 
 
 def _parse(data: dict, origin: str) -> dict[str, PromptTemplate]:

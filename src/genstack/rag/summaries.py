@@ -5,6 +5,14 @@ and the step's answer budget, and each piece is summarized. *Reduce*: the
 partial summaries are grouped into prompts that fit and summarized again,
 until one summary remains. A short text takes a single step. The final
 summary is cut at ``max_words`` (at a sentence end when one is close).
+
+Bullets are *checked*: every step's reply is normalised to ``- `` lines (numbered or ``*``
+items, a paragraph split into sentences, preambles like "Here are the bullet points:" and
+code dropped), each bullet must be supported by that step's input (60% of its content words
+and every number in it, the pipeline's grounding measure), unsupported ones are dropped, and
+when fewer than three remain the gap is filled with the input's most central sentences
+(extractive). ``Summary.dropped`` and ``Summary.extracted`` count both. On the checked set
+(``genstack eval task bullets``) SmolLM2-135M alone gave 0% well-formed bullet lists.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from ..generation import SamplingParams, Usage
 from ..models.base import Model
 from ..prompts.templates import PromptTemplate, resolve_template
 
-__all__ = ["summarize", "Summary", "STYLES"]
+__all__ = ["summarize", "Summary", "STYLES", "check_bullets"]
 
 STYLES = {
     "bullets": "as 3 to 5 bullet points, each starting with '- '",
@@ -38,10 +46,69 @@ class Summary:
     levels: int = 0  # reduce rounds
     usage: Usage = field(default_factory=Usage)
     prompts: list[str] = field(default_factory=list)
+    dropped: int = 0  # bullets removed as unsupported by their input (bullets style)
+    extracted: int = 0  # bullets taken from the input's own sentences to reach three
 
     def to_dict(self) -> dict:
-        return {"summary": self.text, "style": self.style, "steps": self.steps, "pieces": self.pieces,
-                "reduce_levels": self.levels, "usage": self.usage.to_dict()}
+        d = {"summary": self.text, "style": self.style, "steps": self.steps, "pieces": self.pieces,
+             "reduce_levels": self.levels, "usage": self.usage.to_dict()}
+        if self.style == "bullets":
+            d |= {"dropped_bullets": self.dropped, "extracted_bullets": self.extracted}
+        return d
+
+
+_BULLET = re.compile(r"^\s*(?:[-*+\u2022]|\d+[.)])\s+")
+_PREAMBLE = re.compile(r"^(?:here(?:'s| is| are)|sure|summary|bullet points|key points)\b.*:\s*$", re.I)
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+MIN_BULLETS, MAX_BULLETS = 3, 5
+
+
+def _grounded(bullet: str, source: str) -> bool:
+    from .grounding import support
+
+    s = support(bullet, [source])
+    nums = {m.replace(",", "") for m in _NUMBER.findall(source)}
+    return s is not None and s >= 0.6 and all(m.replace(",", "") in nums for m in _NUMBER.findall(bullet))
+
+
+def _central_sentences(source: str) -> list[str]:
+    """The source's sentences, most central first (the sum of their content words' frequencies, per word)."""
+    from collections import Counter
+
+    from .grounding import content_words, split_sentences
+
+    sents = [" ".join(x.split()) for x in split_sentences(source) if len(x.split()) >= 3]
+    freq = Counter(w for x in sents for w in content_words(x))
+    score = {x: sum(freq[w] for w in content_words(x)) / (1 + len(x.split()) ** 0.5) for x in sents}
+    return sorted(sents, key=lambda x: -score[x])
+
+
+def check_bullets(reply: str, source: str) -> tuple[list[str], int, int]:
+    """The reply's bullets that ``source`` supports, topped up from its sentences: (bullets, dropped, extracted)."""
+    from .grounding import split_sentences
+
+    text = re.sub(r"```.*?(?:```|$)", "", reply, flags=re.S)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not _PREAMBLE.match(ln.strip())]
+    if any(_BULLET.match(ln) for ln in lines):
+        lines = [_BULLET.sub("", ln) for ln in lines if _BULLET.match(ln)]
+    # one fact a bullet: a paragraph, or a bullet of several sentences, gives one bullet a sentence
+    items = [x.rstrip(".") if x.count(".") == 1 and x.endswith(".") else x for ln in lines for x in split_sentences(ln)]
+    items = [" ".join(i.split()).strip() for i in items if i.strip()]
+    kept = [i for i in items if _grounded(i, source)]
+    dropped = len(items) - len(kept)
+    kept = list(dict.fromkeys(kept))[:MAX_BULLETS]
+    extracted = 0
+    if len(kept) < MIN_BULLETS:
+        from .grounding import support
+
+        for sent in _central_sentences(source):
+            if len(kept) >= MIN_BULLETS:
+                break
+            if any((support(sent, [k]) or 0) >= 0.6 for k in kept):
+                continue  # already said
+            kept.append(sent)
+            extracted += 1
+    return kept, dropped, extracted
 
 
 def _limit_words(text: str, max_words: int, style: str) -> str:
@@ -141,6 +208,11 @@ def summarize(
         text_out = comp.text.strip()
         if marker and marker in text_out:
             text_out = text_out.split(marker, 1)[1].strip()
+        if style == "bullets":
+            bullets, dropped, extracted = check_bullets(text_out, text)
+            out.dropped += dropped
+            out.extracted += extracted
+            text_out = "\n".join(f"- {b}" for b in bullets)
         return text_out
 
     # the room left for {text}: window - answer budget - the template itself

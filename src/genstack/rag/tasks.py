@@ -5,8 +5,15 @@ log-probability of each label as the reply is computed
 (:meth:`~genstack.models.base.Model.score`) and normalised over the labels,
 so the result is always one of the labels and its score is a probability.
 Backends without logits fall back to generating the reply and matching it
-to a label (the score is then ``None``). Classification can instead use the
-embedder: cosine similarity between the text and each label, softmaxed.
+to a label (the score is then ``None``).
+
+Sentiment and classification can instead use the embedder (``method="embedding"``):
+the text's cosine similarity to each label's *prototype*, softmaxed. A label's prototype
+is the mean vector of its labelled examples (``examples``; sentiment ships 12 per class
+in ``genstack/data/sentiment_anchors.jsonl``), or, for a label without examples, the
+vector of "This text is about {label}.". On genstack's checked sets
+(``genstack eval task``) this beats the bundled 135M model's label scores by far:
+sentiment 0.93 against 0.45 accuracy, topics 0.975 against 0.45 (0.725 calibrated).
 Extraction is grammar-constrained JSON validated against the schema.
 """
 
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -23,11 +31,13 @@ from ..models.base import Model
 from ..prompts.structured import check_schema, parse_json
 from ..prompts.templates import PromptTemplate, resolve_template
 
-__all__ = ["Label", "sentiment", "classify", "extract", "translate", "SENTIMENT_LABELS"]
+__all__ = ["Label", "sentiment", "classify", "extract", "translate", "SENTIMENT_LABELS", "load_examples", "METHODS"]
 
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
 REASON_TOKENS = 96
 CONTENT_FREE = "N/A"
+METHODS = ("llm", "embedding")
+SOFTMAX_TEMPERATURE = 0.05  # cosine gaps between prototypes are small
 
 
 @dataclass
@@ -102,12 +112,94 @@ def _adds_bos(model: Model) -> bool:
     return model.count_tokens("a") > 1
 
 
-def sentiment(text: str, model: Model, *, template=None, labels: Sequence[str] = SENTIMENT_LABELS, data_dir=None,
-              calibrate: bool = False) -> Label:
-    """Sentiment of ``text``: POSITIVE, NEGATIVE or NEUTRAL with a probability."""
-    t = _template(template, "sentiment", data_dir)
-    res = choose_label(model, t.render(text=_text(text)), list(labels), reason=bool(t.options.get("reason")),
-                       baseline=t.render(text=CONTENT_FREE) if calibrate else None)
+def _method(method: str) -> str:
+    if method not in METHODS:
+        raise InvalidParameter(f"method must be llm or embedding, got {method!r}")
+    return method
+
+
+def load_examples(path=None) -> list[tuple[str, str]]:
+    """Labelled examples ``(text, label)`` from a JSONL of ``{"text", "label"}``; no path: the sentiment anchors."""
+    from importlib import resources
+
+    from .._files import read_user_text
+
+    if path is None:
+        text, where = resources.files("genstack.data").joinpath("sentiment_anchors.jsonl").read_text(encoding="utf-8"), "the sentiment anchors"
+    else:
+        text, where = read_user_text(path, "examples file"), str(path)
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise InvalidParameter(f"{where}, line {n}: not JSON") from None
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip() for k in ("text", "label")):
+            raise InvalidParameter(f"{where}, line {n}: an example needs non-empty \"text\" and \"label\" strings")
+        out.append((row["text"].strip(), row["label"].strip()))
+    if not out:
+        raise InvalidParameter(f"{where} holds no examples")
+    return out
+
+
+_PROTOTYPES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # embedder -> {key: matrix}; values only
+
+
+def _prototypes(embedder, labels: Sequence[str], examples: Sequence[tuple[str, str]]):
+    import numpy as np
+
+    key = (tuple(labels), tuple(examples))
+    try:
+        cache = _PROTOTYPES.setdefault(embedder, {})
+    except TypeError:  # an embedder that cannot be weakly referenced: no cache
+        cache = {}
+    if key not in cache:
+        by_label = {lab.lower(): [t for t, l in examples if l.lower() == lab.lower()] for lab in labels}
+        texts = [t for lab in labels for t in by_label[lab.lower()]]
+        vecs = embedder.embed_queries(texts) if texts else None
+        descs = embedder.embed_passages([f"This text is about {lab}." for lab in labels])
+        rows, i = [], 0
+        for j, lab in enumerate(labels):
+            n = len(by_label[lab.lower()])
+            v = vecs[i:i + n].mean(0) if n else descs[j]
+            i += n
+            rows.append(v / max(float(np.linalg.norm(v)), 1e-12))
+        cache[key] = np.stack(rows)
+    return cache[key]
+
+
+def _by_embedding(text: str, labels: Sequence[str], embedder, examples: Sequence[tuple[str, str]] = ()) -> Label:
+    if embedder is None:
+        raise InvalidParameter("embedding classification needs an embedder")
+    unknown = sorted({l.lower() for _, l in examples} - {lab.lower() for lab in labels})
+    if unknown:
+        raise InvalidParameter(f"the examples use labels that are not given: {', '.join(unknown[:5])}")
+    protos = _prototypes(embedder, labels, examples)
+    tv = embedder.embed_queries([text])[0]
+    probs = _softmax([float(v @ tv) / SOFTMAX_TEMPERATURE for v in protos])
+    best = max(range(len(labels)), key=lambda i: probs[i])
+    return Label(labels[best], probs[best], dict(zip(labels, probs)))
+
+
+def sentiment(text: str, model: Model | None = None, *, method: str = "llm", embedder=None, examples=None,
+              template=None, labels: Sequence[str] = SENTIMENT_LABELS, data_dir=None, calibrate: bool = False) -> Label:
+    """Sentiment of ``text``: POSITIVE, NEGATIVE or NEUTRAL with a probability.
+
+    ``method="llm"`` scores the labels with ``model``; ``method="embedding"`` compares the text
+    with prototypes of labelled ``examples`` (default: the 36 shipped anchors) using ``embedder``,
+    the more accurate with the bundled models (see the module doc).
+    """
+    text = _text(text)
+    if _method(method) == "embedding":
+        res = _by_embedding(text, list(labels), embedder, load_examples() if examples is None else list(examples))
+    else:
+        if model is None:
+            raise InvalidParameter("LLM sentiment needs a model")
+        t = _template(template, "sentiment", data_dir)
+        res = choose_label(model, t.render(text=text), list(labels), reason=bool(t.options.get("reason")),
+                           baseline=t.render(text=CONTENT_FREE) if calibrate else None)
     res.label = res.label.upper()
     res.scores = {k.upper(): v for k, v in res.scores.items()}
     return res
@@ -123,20 +215,16 @@ def _labels(labels: Sequence[str]) -> list[str]:
 
 
 def classify(text: str, labels: Sequence[str], *, model: Model | None = None, embedder=None,
-             method: str = "llm", template=None, data_dir=None, calibrate: bool = False) -> Label:
-    """Zero-shot classification into ``labels``, by the LLM's label scores or by embedding similarity."""
+             method: str = "llm", examples: Sequence[tuple[str, str]] = (), template=None, data_dir=None,
+             calibrate: bool = False) -> Label:
+    """Zero-shot classification into ``labels``, by the LLM's label scores or by embedding similarity.
+
+    With ``method="embedding"``, labelled ``examples`` (``(text, label)`` pairs) turn it into
+    few-shot classification: each label's prototype is the mean of its examples' vectors.
+    """
     text, labels = _text(text), _labels(labels)
-    if method == "embedding":
-        if embedder is None:
-            raise InvalidParameter("embedding classification needs an embedder")
-        tv = embedder.embed_queries([text])[0]
-        lv = embedder.embed_passages([f"This text is about {lab}." for lab in labels])
-        sims = [float(v @ tv) for v in lv]
-        probs = _softmax([s / 0.05 for s in sims])  # temperature 0.05: cosine gaps are small
-        best = max(range(len(labels)), key=lambda i: probs[i])
-        return Label(labels[best], probs[best], dict(zip(labels, probs)))
-    if method != "llm":
-        raise InvalidParameter(f"method must be llm or embedding, got {method!r}")
+    if _method(method) == "embedding":
+        return _by_embedding(text, labels, embedder, list(examples))
     if model is None:
         raise InvalidParameter("LLM classification needs a model")
     t = _template(template, "classify", data_dir)
@@ -158,13 +246,25 @@ def extract(text: str, schema: dict, model: Model, *, template=None, max_tokens:
 
 
 def translate(text: str, language: str, model: Model, *, template=None, max_tokens: int = 512, data_dir=None) -> tuple[str, str]:
-    """``text`` translated into ``language``; returns (translation, prompt)."""
+    """``text`` translated into ``language``; returns (translation, prompt).
+
+    The default template is ``zero_shot`` for a chat model and ``completion`` (a few-shot plain
+    text) for a base model such as the bundled Gemma 3 270M, which translates far better than
+    SmolLM2-135M (chrF 62 against 16 on the checked English-to-French set).
+    """
     text = _text(text)
     if not isinstance(language, str) or not language.strip():
         raise InvalidParameter("give the target language, e.g. --to French")
+    if template is None and not getattr(model, "is_chat", True):
+        template = "completion"
     t = _template(template, "translate", data_dir)
-    stream = model.stream(messages=t.render(text=text, language=language.strip()),
-                          params=SamplingParams(greedy=True, max_tokens=max_tokens))
+    values = {"text": text, "language": language.strip()}
+    if t.options.get("format") == "completion":
+        stop = tuple(t.options.get("stop") or ())
+        stream = model.stream(prompt=t.render_text(**values),
+                              params=SamplingParams(greedy=True, max_tokens=max_tokens, stop=stop))
+    else:
+        stream = model.stream(messages=t.render(**values), params=SamplingParams(greedy=True, max_tokens=max_tokens))
     out = stream.collect().text.strip()
     marker = t.options.get("answer_marker")
     if marker and marker in out:
