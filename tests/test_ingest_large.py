@@ -127,3 +127,30 @@ def test_progress_lines_when_not_on_a_terminal(tmp_path):
     assert p.returncode == 0, p.stderr
     lines = [ln for ln in p.stderr.splitlines() if ln.startswith("ingest: ")]
     assert lines and "chunks stored" in lines[0]
+
+
+def test_a_big_file_ends_without_its_vectors_passing_through_again_and_a_shrunk_file_loses_its_tail(tmp_path, monkeypatch):
+    """SQLite's finish_source ends a file written in parts: replace_source never sees its records
+    (so they need not be held), and chunks a shorter new version no longer has are dropped."""
+    import genstack.ingestion as ing
+    from genstack.stores.sqlite import SQLiteStore
+
+    monkeypatch.setattr(ing, "PART_CHUNKS", 32)
+    monkeypatch.setattr(ing, "EMBED_BATCH", 16)
+    calls = []
+    real = SQLiteStore.replace_source
+    monkeypatch.setattr(SQLiteStore, "replace_source",
+                        lambda self, source, records, h=None: (calls.append(len(records)), real(self, source, records, h)))
+    settings = load_settings(data_dir=tmp_path / "home")
+    f = tmp_path / "big.txt"
+    big_file(f, 300)
+    first = ing.ingest([f], "big", settings=settings, embedder=FakeEmbedder())
+    assert first.ok and first.chunks > 64 and calls == []
+    hashes, rows = snapshot(settings, "big")
+    assert len(hashes) == 1 and len(rows) == first.chunks
+    big_file(f, 150)  # a shorter new version
+    second = ing.ingest([f], "big", settings=settings, embedder=FakeEmbedder())
+    clean = load_settings(data_dir=tmp_path / "clean")
+    ing.ingest([f], "big", settings=clean, embedder=FakeEmbedder())
+    assert second.updated == 1 and snapshot(settings, "big") == snapshot(clean, "big")
+    assert len(snapshot(settings, "big")[1]) < first.chunks

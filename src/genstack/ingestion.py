@@ -172,26 +172,39 @@ def ingest(
             report.embedded += len(todo)
             return vectors
 
-        def write_large(source: str, chunks: list[Chunk]) -> list[Record]:
-            """A big file in parts: each part embedded and stored before the next, so a kill keeps them."""
+        finish = getattr(store, "finish_source", None)
+
+        def write_large(source: str, chunks: list[Chunk], digest: str, is_new: bool) -> None:
+            """A big file in parts: each part embedded and stored before the next, so a kill keeps them.
+            With a store's ``finish_source`` only the ids are kept, not the vectors (bounded memory)."""
             records: list[Record] = []
+            ids: list[str] = []
             for start in range(0, len(chunks), PART_CHUNKS):
                 part = chunks[start:start + PART_CHUNKS]
                 recs = _records(source, part, embed(part), start)
                 store.upsert(recs)
-                records += recs
-                emit("part", {"path": source, "chunks": len(records), "of": len(chunks)})
-            return records
+                ids += [r.id for r in recs]
+                if finish is None:
+                    records += recs
+                emit("part", {"path": source, "chunks": len(ids), "of": len(chunks)})
+            if finish is None:
+                store.replace_source(source, records, digest)
+            else:
+                finish(source, ids, digest)
+            counted(source, len(ids), is_new)
 
         def stored(source: str, records: list[Record], digest: str, is_new: bool) -> None:
             """One file's chunks replace its old ones, with its hash, in one step."""
             store.replace_source(source, records, digest)
-            report.chunks += len(records)
+            counted(source, len(records), is_new)
+
+        def counted(source: str, n: int, is_new: bool) -> None:
+            report.chunks += n
             if is_new:
                 report.added += 1
             else:
                 report.updated += 1
-            emit("file", {"path": source, "chunks": len(records), "status": "added" if is_new else "updated"})
+            emit("file", {"path": source, "chunks": n, "status": "added" if is_new else "updated"})
 
         def flush() -> None:
             nonlocal pending, pending_chunks
@@ -199,7 +212,7 @@ def ingest(
                 return
             if len(pending) == 1 and len(pending[0][2]) > PART_CHUNKS:
                 source, digest, chunks, is_new = pending[0]
-                stored(source, write_large(source, chunks), digest, is_new)
+                write_large(source, chunks, digest, is_new)
             else:
                 vectors = embed([c for _, _, chunks, _ in pending for c in chunks])
                 offset = 0

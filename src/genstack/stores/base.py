@@ -11,6 +11,12 @@ A backend is a class registered in the ``genstack.stores`` entry-point group
 :meth:`StoreBackend.exists`, which work on a collection's folder. Nothing
 outside a store reaches past this protocol. ``genstack.testing`` holds the
 conformance suite, in per-capability mixins a third-party store adopts one by one.
+
+Optional: ``finish_source(source, ids, source_hash)``. Ingest writes a large file in parts with
+:meth:`VectorStore.upsert` so that a kill keeps them; a store that has ``finish_source`` ends such a
+file there (drop the source's chunks whose id is not in ``ids``, record the hash, atomically), so the
+file's vectors need not stay in memory until the end. Without it, ingest keeps them and ends the file
+with :meth:`VectorStore.replace_source`. The SQLite store has it.
 """
 
 from __future__ import annotations

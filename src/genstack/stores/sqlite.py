@@ -183,6 +183,22 @@ class SQLiteStore:
                 (source, source_hash, len(records), time.time()),
             )
 
+    def finish_source(self, source: str, ids: Sequence[str], source_hash: str | None = None) -> None:
+        """End a source written in parts by :meth:`upsert`: its chunks not in ``ids`` go, its hash is set,
+        in one transaction, without the vectors passing through again (see :mod:`genstack.stores.base`)."""
+        with self._write() as db:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS keep_ids(id TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM keep_ids")
+            db.executemany("INSERT OR IGNORE INTO keep_ids(id) VALUES (?)", ((i,) for i in ids))
+            db.execute("DELETE FROM chunks WHERE source = ? AND id NOT IN (SELECT id FROM keep_ids)", (source,))
+            db.execute("DELETE FROM keep_ids")
+            n = db.execute("SELECT COUNT(*) FROM chunks WHERE source = ?", (source,)).fetchone()[0]
+            db.execute(
+                "INSERT INTO sources(source, hash, n_chunks, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(source) DO UPDATE SET hash=excluded.hash, n_chunks=excluded.n_chunks, updated=excluded.updated",
+                (source, source_hash, n, time.time()),
+            )
+
     def upsert(self, records: Sequence[Record]) -> None:
         self._check(records)
         with self._write() as db:
