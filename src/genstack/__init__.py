@@ -71,6 +71,7 @@ _LAZY = {
     "leaderboard": ("genstack.arena.ratings", "leaderboard"),
     # synthetic data
     "synth_qa": ("genstack.synth.qa", "synth_qa"),
+    "synth_task": ("genstack.synth.task", "synth_task"),
     # agents and tools
     "Agent": ("genstack.agents.loop", "Agent"),
     "run_agent": ("genstack.agents.loop", "run_agent"),
@@ -130,7 +131,7 @@ __all__ = [
     # the arena
     "Arena", "ArenaDB", "Leaderboard", "leaderboard",
     # synthetic data
-    "synth_qa",
+    "synth_qa", "synth_task",
     # agents and tools
     "Agent", "run_agent", "Tool", "Function", "ToolCall", "respond_with_tools",
     # safety and capabilities

@@ -10,7 +10,7 @@ import typer
 
 from . import _common
 
-app = typer.Typer(help="Synthetic data from your own documents: checked question-answer sets.", no_args_is_help=True)
+app = typer.Typer(help="Synthetic data from your own documents and examples: checked question-answer sets, labelled task examples.", no_args_is_help=True)
 
 
 @app.command("qa")
@@ -82,3 +82,58 @@ def qa(
               f"genstack eval rag --collection {collection} --dataset {output}")
     if len(report.items) < n:
         con.print(f"[yellow]only {len(report.items)} of {n} items passed the checks within the attempt budget[/]")
+
+
+@app.command("task")
+def task_cmd(
+    task: str = typer.Argument(..., help="sentiment or classify."),
+    output: Path = typer.Option(..., "--output", "-o", help="JSONL to write (rows with text, label and chat "
+                                "messages; the format `genstack eval task --dataset` reads)."),
+    labels: Optional[str] = typer.Option(None, "--labels", "-l", help="classify: comma-separated labels."),
+    seeds: Optional[Path] = typer.Option(None, "--seeds", help="A JSONL of seed examples {\"text\", \"label\"}, at "
+                                         "least one per label. [default for sentiment: the 36 shipped anchors]"),
+    n: int = typer.Option(30, "--n", help="Examples to keep, spread evenly over the labels."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="The model that writes (a bigger remote one "
+                                        "writes better data: openai:MODEL@URL)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampling."),
+    temperature: float = typer.Option(0.9, "--temperature", "-t", help="The writer's sampling temperature."),
+    dedupe: float = typer.Option(0.9, "--dedupe", help="Drop a text this similar (cosine) to a seed or a kept one."),
+    template: Optional[str] = typer.Option(None, "--template", help="FILE.toml or FILE.toml:NAME. [default: synth_task.write]"),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Labelled examples for sentiment or classification, written by the model from a few seeds and
+    kept only if they pass checks: one well-formed line, not a copy of a seed, given the intended
+    label by an embedding classifier built from the seeds, and no near-duplicate of a kept one.
+    Prints how many were generated and kept per label and dropped by each check.
+    """
+    from ..errors import InvalidParameter
+    from ..synth.task import TASK_FILTERS, load_seeds, synth_task, write_task_jsonl
+
+    if output.is_dir():
+        raise InvalidParameter(f"--output {output} is a folder; give a file name")
+    if not output.parent.exists():
+        raise InvalidParameter(f"--output: folder {output.parent} does not exist")
+    if task == "classify" and not labels:
+        raise InvalidParameter("classify needs --labels, e.g. --labels billing,delivery,other")
+    rows = load_seeds(seeds, task) if task in ("sentiment", "classify") else None
+    report = synth_task(task, labels=labels.split(",") if labels else None, seeds=rows, n=n, model=model,
+                        seed=seed, temperature=temperature, dedupe=dedupe, template=template,
+                        settings=_common.settings())
+    write_task_jsonl(report.items, output)
+    if json_out:
+        _common.print_json({**report.to_dict(), "output": str(output)})
+        return
+    from rich.table import Table
+
+    t = Table(title=f"synthetic {task} examples by {report.model}")
+    for col in ("label", "generated", "kept"):
+        t.add_column(col, justify="right" if col != "label" else "left")
+    for lab in report.generated:
+        t.add_row(lab, str(report.generated[lab]), str(report.kept.get(lab, 0)))
+    con = _common.console()
+    con.print(t)
+    drops = ", ".join(f"{f} {report.dropped[f]}" for f in TASK_FILTERS if report.dropped.get(f))
+    con.print(f"dropped by check: {drops or 'none'}")
+    con.print(f"wrote {len(report.items)} examples to {output} ({report.seconds:.0f} s)")
+    if len(report.items) < n:
+        con.print(f"[yellow]only {len(report.items)} of {n} examples passed the checks within the attempt budget[/]")
