@@ -14,7 +14,6 @@ with the same tools, so the model has to choose among them.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .._files import read_user_text
+from .._files import jsonl_objects, read_user_text
 from ..errors import GenstackError, InvalidParameter
 
 __all__ = ["AgentTask", "load_agent_tasks", "answer_ok", "evaluate_agent"]
@@ -47,14 +46,8 @@ def load_agent_tasks(path: str | Path | None = None) -> list[AgentTask]:
     else:
         text, where = read_user_text(path, "task file"), str(path)
     tasks = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise InvalidParameter(f"{where}, line {n}: not JSON") from None
-        if not isinstance(row, dict) or not isinstance(row.get("task"), str) or not row["task"].strip():
+    for n, row in jsonl_objects(text, where):
+        if not isinstance(row.get("task"), str) or not row["task"].strip():
             raise InvalidParameter(f"{where}, line {n}: a task needs a non-empty \"task\" string")
         answers = row.get("answers")
         if not isinstance(answers, list) or not answers or not all(isinstance(a, (str, int, float)) for a in answers):

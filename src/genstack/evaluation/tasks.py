@@ -21,7 +21,6 @@ An item is *acceptable* when it passes both. None of the sets overlap the templa
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .._files import read_user_text
+from .._files import jsonl_objects, read_user_text
 from ..errors import GenstackError, InvalidParameter
 
 __all__ = ["TASK_SETS", "load_task_set", "evaluate_task_set", "TaskEvalResult", "bullet_checks"]
@@ -51,15 +50,7 @@ def load_task_set(kind: str, path: str | Path | None = None) -> list[dict]:
     else:
         text, where = read_user_text(path, "task set"), str(path)
     rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise InvalidParameter(f"{where}, line {n}: not JSON") from None
-        if not isinstance(row, dict):
-            raise InvalidParameter(f"{where}, line {n}: each line must be a JSON object")
+    for n, row in jsonl_objects(text, where):
         for name, typ in _FIELDS[kind].items():
             if not isinstance(row.get(name), typ) or not row[name]:
                 what = "a non-empty list" if typ is list else "a non-empty string"
@@ -151,8 +142,9 @@ def evaluate_task_set(kind: str, rows: Sequence[dict], *, model=None, embedder=N
     """Run ``rows`` of the ``kind`` set through the task functions and score them.
 
     ``method`` (sentiment, classify) is ``llm`` or ``embedding``; ``calibrate`` turns contextual
-    calibration of the label scores on or off (sentiment, classify; None: the task function's default); ``template`` is a template name or
-    :class:`~genstack.prompts.templates.PromptTemplate` as the task functions take it.
+    calibration of the label scores on or off (llm method; None: the task function's default);
+    ``template`` is a template name or :class:`~genstack.prompts.templates.PromptTemplate` as the
+    task functions take it.
     """
     from ..rag import summaries, tasks
 

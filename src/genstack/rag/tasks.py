@@ -122,21 +122,15 @@ def load_examples(path=None) -> list[tuple[str, str]]:
     """Labelled examples ``(text, label)`` from a JSONL of ``{"text", "label"}``; no path: the sentiment anchors."""
     from importlib import resources
 
-    from .._files import read_user_text
+    from .._files import jsonl_objects, read_user_text
 
     if path is None:
         text, where = resources.files("genstack.data").joinpath("sentiment_anchors.jsonl").read_text(encoding="utf-8"), "the sentiment anchors"
     else:
         text, where = read_user_text(path, "examples file"), str(path)
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise InvalidParameter(f"{where}, line {n}: not JSON") from None
-        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip() for k in ("text", "label")):
+    for n, row in jsonl_objects(text, where):
+        if not all(isinstance(row.get(k), str) and row[k].strip() for k in ("text", "label")):
             raise InvalidParameter(f"{where}, line {n}: an example needs non-empty \"text\" and \"label\" strings")
         out.append((row["text"].strip(), row["label"].strip()))
     if not out:
