@@ -114,6 +114,8 @@ def test_bullets_are_normalised_checked_and_topped_up():
     assert all("7" not in b for b in bullets)
     para, dropped, extracted = check_bullets("The pool reopens on 1 June. Adults pay 5 euros. Children swim free.", src)
     assert para == ["The pool reopens on 1 June", "Adults pay 5 euros", "Children swim free"] and (dropped, extracted) == (0, 0)
+    headed, _, _ = check_bullets("- ## Remote work\n- The pool reopens on 1 June\n- | a | b |", "## Remote work\n\n" + src)
+    assert not any(b.startswith(("#", "|")) for b in headed) and headed[0] == "The pool reopens on 1 June"
     out = summarize(src, FakeChatModel(["- The pool reopens on 1 June\n- Lanes: eight\n- Free parking on Mars"]))
     assert out.text.startswith("- The pool reopens on 1 June") and out.dropped >= 1
     assert all(line.startswith("- ") for line in out.text.splitlines()) and "Mars" not in out.text

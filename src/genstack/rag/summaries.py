@@ -7,8 +7,8 @@ until one summary remains. A short text takes a single step. The final
 summary is cut at ``max_words`` (at a sentence end when one is close).
 
 Bullets are *checked*: every step's reply is normalised to ``- `` lines (numbered or ``*``
-items, a paragraph split into sentences, preambles like "Here are the bullet points:" and
-code dropped), each bullet must be supported by that step's input (60% of its content words
+items, a paragraph split into sentences; preambles like "Here are the bullet points:", copied
+headings and table rows, and code dropped), each bullet must be supported by that step's input (60% of its content words
 and every number in it, the pipeline's grounding measure), unsupported ones are dropped, and
 when fewer than three remain the gap is filled with the input's most central sentences
 (extractive). ``Summary.dropped`` and ``Summary.extracted`` count both. On the checked set
@@ -75,9 +75,9 @@ def _central_sentences(source: str) -> list[str]:
     """The source's sentences, most central first (the sum of their content words' frequencies, per word)."""
     from collections import Counter
 
-    from .grounding import content_words, split_sentences
+    from .grounding import content_words, split_passage
 
-    sents = [" ".join(x.split()) for x in split_sentences(source) if len(x.split()) >= 3]
+    sents = [" ".join(x.split()) for x in split_passage(source) if len(x.split()) >= 3]  # no headings
     freq = Counter(w for x in sents for w in content_words(x))
     score = {x: sum(freq[w] for w in content_words(x)) / (1 + len(x.split()) ** 0.5) for x in sents}
     return sorted(sents, key=lambda x: -score[x])
@@ -93,7 +93,7 @@ def check_bullets(reply: str, source: str) -> tuple[list[str], int, int]:
         lines = [_BULLET.sub("", ln) for ln in lines if _BULLET.match(ln)]
     # one fact a bullet: a paragraph, or a bullet of several sentences, gives one bullet a sentence
     items = [x.rstrip(".") if x.count(".") == 1 and x.endswith(".") else x for ln in lines for x in split_sentences(ln)]
-    items = [" ".join(i.split()).strip() for i in items if i.strip()]
+    items = [" ".join(i.split()).strip() for i in items if i.strip() and not i.lstrip().startswith(("#", "|"))]
     kept = [i for i in items if _grounded(i, source)]
     dropped = len(items) - len(kept)
     kept = list(dict.fromkeys(kept))[:MAX_BULLETS]
