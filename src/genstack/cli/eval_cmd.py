@@ -166,9 +166,9 @@ def task_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print JSON with every item's row."),
 ) -> None:
     """Accuracy, chrF or bullet-summary checks of `genstack task` / `summarize` on a checked set."""
-    from ..errors import InvalidParameter
     from ..evaluation.tasks import evaluate_task_set, load_task_set
     from ..models.registry import get_model
+    from ..rag.tasks import check_method
 
     settings = _common.settings()
     rows = load_task_set(kind, dataset)
@@ -176,9 +176,7 @@ def task_cmd(
         rows = rows[::max(1, len(rows) // limit)][:limit]  # spread over the classes, which the sets keep in blocks
     m = emb = None
     labelled = kind in ("sentiment", "classify")
-    if labelled and method not in ("llm", "embedding"):
-        raise InvalidParameter(f"--method must be llm or embedding, got {method!r}")
-    if labelled and method == "embedding":
+    if labelled and check_method(method, "--method") == "embedding":
         from ..embeddings import get_embedder
 
         emb = get_embedder(None, settings=settings)

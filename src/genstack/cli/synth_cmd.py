@@ -107,7 +107,8 @@ def task_cmd(
     Prints how many were generated and kept per label and dropped by each check.
     """
     from ..errors import InvalidParameter
-    from ..synth.task import TASK_FILTERS, load_seeds, synth_task, write_task_jsonl
+    from ..synth.qa import write_jsonl
+    from ..synth.task import TASK_FILTERS, load_seeds, synth_task
 
     if output.is_dir():
         raise InvalidParameter(f"--output {output} is a folder; give a file name")
@@ -119,7 +120,7 @@ def task_cmd(
     report = synth_task(task, labels=labels.split(",") if labels else None, seeds=rows, n=n, model=model,
                         seed=seed, temperature=temperature, dedupe=dedupe, template=template,
                         settings=_common.settings())
-    write_task_jsonl(report.items, output)
+    write_jsonl(report.items, output)
     if json_out:
         _common.print_json({**report.to_dict(), "output": str(output)})
         return

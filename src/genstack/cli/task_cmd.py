@@ -47,14 +47,6 @@ CALIBRATE = typer.Option(False, "--calibrate", help="llm method: contextual cali
                          "probabilities of a content-free text).")
 
 
-def _method(method: str) -> str:
-    from ..errors import InvalidParameter
-
-    if method not in ("llm", "embedding"):
-        raise InvalidParameter(f"--method must be llm or embedding, got {method!r}")
-    return method
-
-
 @app.command("sentiment")
 def sentiment(text: str = TEXT, method: str = METHOD, examples: Optional[Path] = EXAMPLES,
               model: Optional[str] = MODEL, template: Optional[str] = TEMPLATE, calibrate: bool = CALIBRATE,
@@ -65,12 +57,12 @@ def sentiment(text: str = TEXT, method: str = METHOD, examples: Optional[Path] =
     set of `genstack eval task sentiment`, neutral included); SmolLM2-135M's own label
     scores (--method llm) reach 0.45 and never say NEUTRAL.
     """
-    from ..rag.tasks import load_examples
+    from ..rag.tasks import check_method, load_examples
     from ..rag.tasks import sentiment as run
 
     text = _read(text)
     settings = _common.settings()
-    if _method(method) == "embedding":
+    if check_method(method, "--method") == "embedding":
         from ..embeddings import get_embedder
 
         res = run(text, method="embedding", embedder=get_embedder(None, settings=settings),
@@ -91,13 +83,13 @@ def classify(text: str = TEXT,
     On the checked topic set (`genstack eval task classify`): embedding 0.975 accuracy,
     SmolLM2-135M's label scores 0.45 (0.725 with --calibrate).
     """
+    from ..rag.tasks import check_method, load_examples
     from ..rag.tasks import classify as run
-    from ..rag.tasks import load_examples
 
     text = _read(text)
     settings = _common.settings()
     label_list = labels.split(",")
-    if _method(method) == "embedding":
+    if check_method(method, "--method") == "embedding":
         from ..embeddings import get_embedder
 
         res = run(text, label_list, embedder=get_embedder(None, settings=settings), method="embedding",

@@ -67,30 +67,31 @@ def accuracy(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> float:
     return _mean(float(any(p.strip() == r.strip() for r in rs)) for p, rs in zip(preds, refs))
 
 
-def bleu(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> dict:
+def _sacrebleu(metric: str):
     try:
         import sacrebleu
     except ImportError:
-        raise GenstackError("BLEU needs sacrebleu: pip install 'genstack[eval]'") from None
+        raise GenstackError(f"{metric} needs sacrebleu: pip install 'genstack[eval]'") from None
+    return sacrebleu
+
+
+def _streams(refs: Sequence[Sequence[str]]) -> list[list[str | None]]:
+    """sacrebleu wants reference *streams*; examples with fewer references are padded with None."""
     width = max(len(rs) for rs in refs)
-    # sacrebleu wants reference *streams*; pad examples with fewer references with None
-    streams = [[rs[i] if i < len(rs) else None for rs in refs] for i in range(width)]
-    scorer = sacrebleu.BLEU()
-    res = scorer.corpus_score(list(preds), streams)
+    return [[rs[i] if i < len(rs) else None for rs in refs] for i in range(width)]
+
+
+def bleu(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> dict:
+    scorer = _sacrebleu("BLEU").BLEU()
+    res = scorer.corpus_score(list(preds), _streams(refs))
     return {"bleu": res.score, "precisions": res.precisions, "brevity_penalty": res.bp,
             "sys_len": res.sys_len, "ref_len": res.ref_len, "signature": str(scorer.get_signature())}
 
 
 def chrf(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> dict:
     """Corpus chrF (character n-gram F-score, sacrebleu's defaults: n=6, beta=2), 0-100."""
-    try:
-        import sacrebleu
-    except ImportError:
-        raise GenstackError("chrF needs sacrebleu: pip install 'genstack[eval]'") from None
-    width = max(len(rs) for rs in refs)
-    streams = [[rs[i] if i < len(rs) else None for rs in refs] for i in range(width)]
-    scorer = sacrebleu.CHRF()
-    res = scorer.corpus_score(list(preds), streams)
+    scorer = _sacrebleu("chrF").CHRF()
+    res = scorer.corpus_score(list(preds), _streams(refs))
     return {"chrf": res.score, "signature": str(scorer.get_signature())}
 
 

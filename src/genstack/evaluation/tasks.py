@@ -21,7 +21,6 @@ An item is *acceptable* when it passes both. None of the sets overlap the templa
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -37,9 +36,6 @@ TASK_SETS = ("sentiment", "classify", "translate", "bullets")
 _FIELDS = {"sentiment": {"text": str, "label": str}, "classify": {"text": str, "labels": list, "label": str},
            "translate": {"text": str, "language": str, "reference": str},
            "bullets": {"text": str, "reference": list}}
-_NUM = re.compile(r"\d+(?:[.,:]\d+)*")
-
-
 def load_task_set(kind: str, path: str | Path | None = None) -> list[dict]:
     """The built-in set for ``kind`` (one of :data:`TASK_SETS`), or a JSONL file with the same fields."""
     if kind not in TASK_SETS:
@@ -69,17 +65,11 @@ def _bullets(text: str) -> list[str]:
 
 def bullet_checks(summary: str, source: str) -> dict:
     """Format and grounding of one bullet summary against its source text (see the module doc)."""
-    from ..rag.grounding import support
+    from ..rag.summaries import MAX_BULLETS, MIN_BULLETS, bullet_supported
 
     lines = _bullets(summary)
-    fmt = 3 <= len(lines) <= 5 and all(ln.startswith("- ") for ln in lines) and "```" not in summary
-    src_nums = {m.replace(",", "") for m in _NUM.findall(source)}
-    grounded = []
-    for ln in lines:
-        body = ln[2:] if ln.startswith("- ") else ln
-        s = support(body, [source])
-        nums_ok = all(m.replace(",", "") in src_nums for m in _NUM.findall(body))
-        grounded.append(bool(s is not None and s >= 0.6 and nums_ok))
+    fmt = MIN_BULLETS <= len(lines) <= MAX_BULLETS and all(ln.startswith("- ") for ln in lines) and "```" not in summary
+    grounded = [bullet_supported(ln[2:] if ln.startswith("- ") else ln, source) for ln in lines]
     frac = sum(grounded) / len(grounded) if grounded else 0.0
     return {"bullets": len(lines), "format_ok": fmt, "grounded": frac, "all_grounded": bool(grounded) and all(grounded)}
 

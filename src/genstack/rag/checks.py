@@ -28,6 +28,7 @@ check              what it does
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import grounding
@@ -74,6 +75,11 @@ class CheckContext:
     @property
     def texts(self) -> list[str]:
         return [self.shown.get(s.n, "") for s in self.answer.sources]
+
+    @cached_property
+    def sentences(self) -> list[str]:
+        """The sentences (and list items, table rows) of everything shown, split once per answer."""
+        return [t for text in self.shown.values() for t in grounding.split_passage(text)]
 
     def abstain(self, reason: str) -> None:
         a = self.answer
@@ -152,8 +158,7 @@ def _quantity(ctx: CheckContext) -> Verdict:
     a = ctx.answer
     if not grounding.asks_quantity(a.question):
         return Verdict("quantity", True, "not a quantity question")
-    sentences = [t for text in ctx.shown.values() for t in grounding.split_passage(text)]
-    if grounding.anchored_quantity(_bare(a), a.question, sentences):
+    if grounding.anchored_quantity(_bare(a), a.question, ctx.sentences):
         return Verdict("quantity", True, "the answer's number stands in a shown sentence about the question")
     if ctx.quote(True):
         return Verdict("quantity", False, "no anchored number in the answer: quoted the top shown sentence", None, True)
@@ -166,8 +171,7 @@ def _person(ctx: CheckContext) -> Verdict:
     a = ctx.answer
     if not grounding.asks_person(a.question):
         return Verdict("person", True, "not a who question")
-    sentences = [t for text in ctx.shown.values() for t in grounding.split_passage(text)]
-    if grounding.anchored_name(_bare(a), a.question, sentences):
+    if grounding.anchored_name(_bare(a), a.question, ctx.sentences):
         return Verdict("person", True, "a name of the answer stands in a shown sentence with the question's head word")
     ctx.abstain("no-person")
     return Verdict("person", False, "the question asks who; no shown sentence names anyone for it", "no-person", True)

@@ -26,7 +26,7 @@ from ..generation import SamplingParams, Usage
 from ..models.base import Model
 from ..prompts.templates import PromptTemplate, resolve_template
 
-__all__ = ["summarize", "Summary", "STYLES", "check_bullets"]
+__all__ = ["summarize", "Summary", "STYLES", "check_bullets", "bullet_supported", "MIN_BULLETS", "MAX_BULLETS"]
 
 STYLES = {
     "bullets": "as 3 to 5 bullet points, each starting with '- '",
@@ -63,7 +63,8 @@ _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 MIN_BULLETS, MAX_BULLETS = 3, 5
 
 
-def _grounded(bullet: str, source: str) -> bool:
+def bullet_supported(bullet: str, source: str) -> bool:
+    """Whether ``source`` supports ``bullet``: 60% of its content words and every number in it."""
     from .grounding import support
 
     s = support(bullet, [source])
@@ -94,7 +95,7 @@ def check_bullets(reply: str, source: str) -> tuple[list[str], int, int]:
     # one fact a bullet: a paragraph, or a bullet of several sentences, gives one bullet a sentence
     items = [x.rstrip(".") if x.count(".") == 1 and x.endswith(".") else x for ln in lines for x in split_sentences(ln)]
     items = [" ".join(i.split()).strip() for i in items if i.strip() and not i.lstrip().startswith(("#", "|"))]
-    kept = [i for i in items if _grounded(i, source)]
+    kept = [i for i in items if bullet_supported(i, source)]
     dropped = len(items) - len(kept)
     kept = list(dict.fromkeys(kept))[:MAX_BULLETS]
     extracted = 0

@@ -31,7 +31,8 @@ from ..models.base import Model
 from ..prompts.structured import check_schema, parse_json
 from ..prompts.templates import PromptTemplate, resolve_template
 
-__all__ = ["Label", "sentiment", "classify", "extract", "translate", "SENTIMENT_LABELS", "load_examples", "METHODS"]
+__all__ = ["Label", "sentiment", "classify", "extract", "translate", "SENTIMENT_LABELS", "load_examples", "METHODS",
+           "check_method", "prototype_probs"]
 
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
 REASON_TOKENS = 96
@@ -112,10 +113,16 @@ def _adds_bos(model: Model) -> bool:
     return model.count_tokens("a") > 1
 
 
-def _method(method: str) -> str:
+def check_method(method: str, name: str = "method") -> str:
+    """``method`` if it is one of :data:`METHODS`, else a one-line error naming ``name`` (e.g. ``--method``)."""
     if method not in METHODS:
-        raise InvalidParameter(f"method must be llm or embedding, got {method!r}")
+        raise InvalidParameter(f"{name} must be llm or embedding, got {method!r}")
     return method
+
+
+def prototype_probs(protos, vector) -> list[float]:
+    """Probabilities over the labels whose prototypes are the rows of ``protos``, for one text's vector."""
+    return _softmax([float(v @ vector) / SOFTMAX_TEMPERATURE for v in protos])
 
 
 def load_examples(path=None) -> list[tuple[str, str]]:
@@ -171,8 +178,7 @@ def _by_embedding(text: str, labels: Sequence[str], embedder, examples: Sequence
     if unknown:
         raise InvalidParameter(f"the examples use labels that are not given: {', '.join(unknown[:5])}")
     protos = _prototypes(embedder, labels, examples)
-    tv = embedder.embed_queries([text])[0]
-    probs = _softmax([float(v @ tv) / SOFTMAX_TEMPERATURE for v in protos])
+    probs = prototype_probs(protos, embedder.embed_queries([text])[0])
     best = max(range(len(labels)), key=lambda i: probs[i])
     return Label(labels[best], probs[best], dict(zip(labels, probs)))
 
@@ -186,7 +192,7 @@ def sentiment(text: str, model: Model | None = None, *, method: str = "llm", emb
     the more accurate with the bundled models (see the module doc).
     """
     text = _text(text)
-    if _method(method) == "embedding":
+    if check_method(method) == "embedding":
         res = _by_embedding(text, list(labels), embedder, load_examples() if examples is None else list(examples))
     else:
         if model is None:
@@ -217,7 +223,7 @@ def classify(text: str, labels: Sequence[str], *, model: Model | None = None, em
     few-shot classification: each label's prototype is the mean of its examples' vectors.
     """
     text, labels = _text(text), _labels(labels)
-    if _method(method) == "embedding":
+    if check_method(method) == "embedding":
         return _by_embedding(text, labels, embedder, list(examples))
     if model is None:
         raise InvalidParameter("LLM classification needs a model")

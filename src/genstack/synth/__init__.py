@@ -6,8 +6,8 @@ Names load on first use."""
 from .._lazy import lazy_names
 
 _LAZY = {"synth_qa": "qa", "SynthItem": "qa", "SynthReport": "qa", "qa_messages": "qa", "write_jsonl": "qa",
-         "KINDS": "qa", "FILTERS": "qa", "synth_task": "task", "TaskItem": "task", "TaskReport": "task",
-         "TASK_FILTERS": "task", "write_task_jsonl": "task"}
+         "KINDS": "qa", "FILTERS": "qa", "synth_task": "task", "TaskItem": "task",
+         "TASK_FILTERS": "task"}
 
 __all__ = sorted(_LAZY)
 

@@ -21,18 +21,17 @@ is what tuning reads. The rows are also in the format ``genstack eval task --dat
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import time
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import InvalidParameter
+from .qa import SynthReport
 
-__all__ = ["synth_task", "TaskItem", "TaskReport", "TASK_FILTERS", "TASKS", "load_seeds"]
+__all__ = ["synth_task", "TaskItem", "TASK_FILTERS", "TASKS", "load_seeds"]
 
 TASKS = ("sentiment", "classify")
 TASK_FILTERS = ("wellformed", "novel", "label", "unique")
@@ -58,20 +57,6 @@ class TaskItem:
         if self.task == "sentiment":
             d.pop("labels")
         return d
-
-
-@dataclass
-class TaskReport:
-    items: list[TaskItem]
-    generated: Counter = field(default_factory=Counter)  # attempts per label
-    dropped: Counter = field(default_factory=Counter)  # attempts dropped, by the first check they failed
-    kept: Counter = field(default_factory=Counter)
-    model: str = ""
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"generated": dict(self.generated), "dropped": dict(self.dropped), "kept": dict(self.kept),
-                "items": len(self.items), "model": self.model, "seconds": round(self.seconds, 2)}
 
 
 def load_seeds(path: str | Path | None, task: str) -> list[tuple[str, str]]:
@@ -105,8 +90,10 @@ def _norm(text: str) -> str:
 def synth_task(task: str, *, labels: Sequence[str] | None = None, seeds: Sequence[tuple[str, str]] | None = None,
                n: int = 30, model=None, embedder=None, seed: int = 0, temperature: float = 0.9,
                dedupe: float = 0.9, max_attempts: int | None = None, settings=None, template=None,
-               progress: Callable[[int, int], None] | None = None) -> TaskReport:
-    """Up to ``n`` checked examples, an even share per label, within ``max_attempts`` (default 6n) model calls."""
+               progress: Callable[[int, int], None] | None = None) -> SynthReport:
+    """Up to ``n`` checked examples, an even share per label, within ``max_attempts`` (default 6n) model calls.
+
+    The report is :class:`~genstack.synth.qa.SynthReport`'s, with its counts per label."""
     import numpy as np
 
     from ..config import load_settings
@@ -114,7 +101,7 @@ def synth_task(task: str, *, labels: Sequence[str] | None = None, seeds: Sequenc
     from ..generation import SamplingParams
     from ..models.registry import get_model
     from ..prompts.templates import PromptTemplate, resolve_template
-    from ..rag.tasks import SENTIMENT_LABELS, _labels, _prototypes, load_examples
+    from ..rag.tasks import SENTIMENT_LABELS, _labels, _prototypes, load_examples, prototype_probs
 
     if task not in TASKS:
         raise InvalidParameter(f"the task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -137,7 +124,7 @@ def synth_task(task: str, *, labels: Sequence[str] | None = None, seeds: Sequenc
     protos = _prototypes(emb, labs, [(x, lab) for lab in labs for x in by_label[lab]])
     seed_vecs = emb.embed_queries([x for lab in labs for x in by_label[lab]])
     rng = random.Random(seed)
-    report = TaskReport([], model=getattr(m, "name", str(m)))
+    report = SynthReport([], model=getattr(m, "name", str(m)))
     kept_vecs: list[np.ndarray] = []
     budget = max_attempts or 6 * n
     quota = {lab: n // len(labs) + (1 if i < n % len(labs) else 0) for i, lab in enumerate(labs)}
@@ -161,11 +148,8 @@ def synth_task(task: str, *, labels: Sequence[str] | None = None, seeds: Sequenc
             if vec is not None:
                 norm = _norm(text)
                 checks["novel"] = bool(float(np.max(seed_vecs @ vec)) < dedupe) and not any(x and x in norm for x in seed_norms)
-                sims = protos @ vec
-                probs = np.exp((sims - sims.max()) / 0.05)
-                probs /= probs.sum()
-                best = int(np.argmax(probs))
-                checks["label"] = labs[best] == lab
+                probs = prototype_probs(protos, vec)
+                checks["label"] = labs[max(range(len(labs)), key=probs.__getitem__)] == lab
                 checks["unique"] = not kept_vecs or float(np.max(np.stack(kept_vecs) @ vec)) < dedupe
             failed = next((f for f in TASK_FILTERS if not checks.get(f, False)), None)
             if failed is not None:
@@ -187,8 +171,3 @@ def synth_task(task: str, *, labels: Sequence[str] | None = None, seeds: Sequenc
     report.seconds = time.perf_counter() - t0
     return report
 
-
-def write_task_jsonl(items: Sequence[TaskItem], path: str | Path) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for it in items:
-            f.write(json.dumps(it.to_dict(), ensure_ascii=False) + "\n")
