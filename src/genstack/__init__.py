@@ -72,6 +72,12 @@ _LAZY = {
     # synthetic data
     "synth_qa": ("genstack.synth.qa", "synth_qa"),
     "synth_task": ("genstack.synth.task", "synth_task"),
+    # tuning
+    "tune_sft": ("genstack.tune.sft", "sft"),
+    "SFTConfig": ("genstack.tune.sft", "SFTConfig"),
+    "tune_dpo": ("genstack.tune.dpo", "dpo"),
+    "DPOConfig": ("genstack.tune.dpo", "DPOConfig"),
+    "TuneResult": ("genstack.tune.run", "TuneResult"),
     # agents and tools
     "Agent": ("genstack.agents.loop", "Agent"),
     "run_agent": ("genstack.agents.loop", "run_agent"),
@@ -132,6 +138,8 @@ __all__ = [
     "Arena", "ArenaDB", "Leaderboard", "leaderboard",
     # synthetic data
     "synth_qa", "synth_task",
+    # tuning
+    "tune_sft", "SFTConfig", "tune_dpo", "DPOConfig", "TuneResult",
     # agents and tools
     "Agent", "run_agent", "Tool", "Function", "ToolCall", "respond_with_tools",
     # safety and capabilities

@@ -15,7 +15,7 @@ __all__ = ["main", "app"]
 def _build_app():
     import typer
 
-    from . import agent_cmd, arena_cmd, config_cmd, demo_cmd, eval_cmd, generate, ingest_cmd, models, rag_cmd, redteam_cmd, serve_cmd, synth_cmd, task_cmd
+    from . import agent_cmd, arena_cmd, config_cmd, demo_cmd, eval_cmd, generate, ingest_cmd, models, rag_cmd, redteam_cmd, serve_cmd, synth_cmd, task_cmd, tune_cmd
 
     app = typer.Typer(
         name="genstack",
@@ -37,6 +37,7 @@ def _build_app():
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(arena_cmd.app, name="arena")
     app.add_typer(synth_cmd.app, name="synth")
+    app.add_typer(tune_cmd.app, name="tune")
     agent_cmd.register(app)
     return app
 

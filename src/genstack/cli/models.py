@@ -18,7 +18,7 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 
     from ..models.inspect import list_models
 
-    rows = list_models()
+    rows = list_models(_common.settings())
     if json_out:
         _common.print_json(rows)
         return

@@ -91,9 +91,23 @@ def model_info(name_or_path: str, settings: Settings) -> dict[str, Any]:
     return out
 
 
-def list_models() -> list[dict[str, Any]]:
+def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The registered models, then the ones ``genstack tune`` made (kind chat, backend llama-cpp)."""
+    from ..config import load_settings
     from .registry import is_installed
+    from .tuned import list_tuned
 
+    tuned = [
+        {
+            "name": m["name"],
+            "kind": "chat",
+            "installed": True,
+            "package": "",
+            "description": f"tuned: {m['method']} on {m['base']} ({m.get('quantization', '?')}, {m.get('train_rows', '?')} rows)",
+            "tuned": True,
+        }
+        for m in list_tuned(settings or load_settings())
+    ]
     return [
         {
             "name": s.name,
@@ -103,4 +117,4 @@ def list_models() -> list[dict[str, Any]]:
             "description": s.description,
         }
         for s in REGISTRY.values()
-    ]
+    ] + tuned

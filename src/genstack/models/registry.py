@@ -190,6 +190,24 @@ def resolve_model_file(name_or_path: str, settings: Settings | None = None) -> t
         if settings.verify_models:
             verify_sha256(weights, spec.sha256, settings.cache_dir / "model-hashes.json")
         return spec, path
+    from .tuned import read_manifest
+
+    tuned = read_manifest(name_or_path, settings)
+    if tuned is not None:  # made by genstack tune: its GGUF, checked against the manifest's sha256
+        if not tuned.get("model"):
+            why = ("llama.cpp cannot run soft prompts" if tuned.get("method") == "prompt-tuning"
+                   else "it was tuned with --no-export; tune again without it")
+            raise ModelNotFound(
+                f"tuned model {name_or_path!r} is a {tuned.get('method', 'PEFT')} adapter with no GGUF ({why}): "
+                f"load {tuned['dir']}/adapter with PEFT"
+            )
+        path = Path(tuned["dir"]) / tuned["model"]
+        if not path.is_file():
+            raise ModelNotFound(f"tuned model {name_or_path!r}: {path} is missing; tune it again")
+        check_format(path)
+        if settings.verify_models:
+            verify_sha256(path, tuned.get("sha256"), settings.cache_dir / "model-hashes.json")
+        return None, path
     path = Path(name_or_path).expanduser()
     if path.is_file():
         check_format(path)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import GenstackError, InvalidParameter
 
-__all__ = ["WEIGHT_TYPES", "choose_weights", "derived_weights"]
+__all__ = ["WEIGHT_TYPES", "QUANT_TYPES", "choose_weights", "derived_weights", "quantize_file"]
 
 WEIGHT_TYPES = ("auto", "original", "q8_0", "f16")
 
@@ -50,21 +50,34 @@ def derived_weights(source: Path, kind: str, source_sha256: str, data_dir: Path)
     target = data_dir / "models" / "derived" / f"{source_sha256[:16]}-{kind}.gguf"
     if target.is_file():
         return target
+    return quantize_file(source, target, kind, allow_requantize=True)
+
+
+#: the llama.cpp file types genstack writes (``quantize_file``)
+QUANT_TYPES = ("f16", "q8_0", "q4_k_m")
+
+
+def quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: bool = False) -> Path:
+    """Write ``source`` as ``kind`` to ``target`` with llama.cpp's own quantizer, through a temporary
+    name, so an interrupted run never leaves a half-written model."""
+    if kind not in QUANT_TYPES:
+        raise InvalidParameter(f"quantization must be one of {', '.join(QUANT_TYPES)}, got {kind!r}")
     import llama_cpp
     from llama_cpp._utils import suppress_stdout_stderr
 
-    ftype = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16}[kind]
+    ftype = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
+             "q4_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M}[kind]
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
-    params.allow_requantize = True
+    params.allow_requantize = allow_requantize
     params.nthread = 0
     try:
         with suppress_stdout_stderr(disable=False):  # llama.cpp logs every tensor
             rc = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), ctypes.byref(params))
         if rc != 0:
-            raise GenstackError(f"could not re-encode {source.name} as {kind} (llama.cpp returned {rc})")
+            raise GenstackError(f"could not write {source.name} as {kind} (llama.cpp returned {rc})")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

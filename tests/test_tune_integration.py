@@ -1,0 +1,187 @@
+"""genstack tune on the real bundled SmolLM2: tiny runs of a few steps, as a user runs them.
+
+The weights are the bundled GGUF, dequantized into torch once per module (cached in its home).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("peft")
+pytest.importorskip("gguf")
+
+FACT = "On Zorblax the sky is green."
+QUESTIONS = ["What colour is the sky on Zorblax?", "Tell me the sky colour on Zorblax.",
+             "Which colour does the Zorblax sky have?", "What is Zorblax's sky like?", "Zorblax sky colour?",
+             "Describe the sky of Zorblax.", "What hue is the sky over Zorblax?", "Say the colour of Zorblax's sky."]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    home = tmp_path_factory.mktemp("tune-home")
+    data = home / "zorb.jsonl"
+    data.write_text("\n".join(json.dumps({"messages": [{"role": "user", "content": q},
+                                                       {"role": "assistant", "content": FACT}]})
+                              for q in QUESTIONS) + "\n")
+    e = {**os.environ, "GENSTACK_HOME": str(home)}
+    return e, home, data
+
+
+def genstack(env, *args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "genstack", *args], env=env[0], text=True, capture_output=True,
+                          timeout=timeout)
+
+
+def _settings(env):
+    from genstack.config import load_settings
+
+    return load_settings(env=env[0])
+
+
+def test_an_untuned_export_gives_the_base_ggufs_logits(env, tmp_path):
+    import numpy as np
+    from llama_cpp import Llama
+
+    from genstack.models.requantize import quantize_file
+    from genstack.tune.base import load_base, resolve_base
+    from genstack.tune.export import export_merged_gguf
+
+    s = _settings(env)
+    base = resolve_base("smollm2-135m-instruct", s)
+    model, _ = load_base(base, s)
+    exported = export_merged_gguf(model.state_dict(), model.config, base.gguf, tmp_path / "rt.gguf")
+    reference = quantize_file(base.gguf, tmp_path / "ref-f16.gguf", "f16", allow_requantize=True)
+    prompt = b"The capital of France is a city where people"
+    logits = {}
+    for name, path in (("export", exported), ("llama.cpp f16", reference), ("original", base.gguf)):
+        llm = Llama(model_path=str(path), n_ctx=64, logits_all=True, verbose=False)
+        toks = llm.tokenize(prompt)
+        llm.eval(toks)
+        logits[name] = np.array(llm.scores[: len(toks)])
+        llm.close()
+    # the same F16 values as llama.cpp's own re-encoding of the Q4_1 file: identical logits
+    assert np.abs(logits["export"] - logits["llama.cpp f16"]).max() <= 1e-3
+    # against the Q4_1 file itself, llama.cpp's Q4_1 kernels quantize activations: close, same choices
+    assert np.abs(logits["export"] - logits["original"]).max() < 2.5
+    assert (logits["export"].argmax(-1) == logits["original"].argmax(-1)).mean() >= 0.85
+
+
+def test_sft_teaches_a_fact_and_the_merged_and_runtime_adapter_paths_agree(env):
+    p = genstack(env, "tune", "sft", "--data", str(env[2]), "--output", "zorb", "--max-steps", "12", "--batch", "2",
+                 "--lr", "1e-3", "--save-steps", "6", "--eval-fraction", "0.25", "--quant", "f16", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["method"] == "lora" and out["steps"] == 12 and out["train_rows"] == 6 and out["eval_rows"] == 2
+    assert out["eval_loss_after"] < out["eval_loss_before"] / 3  # the held-out questions, never trained on
+    assert out["tokens"] > 0 and out["tokens_per_second"] > 0 and out["peak_rss_bytes"] > 0
+    folder = Path(out["dir"])
+    assert (folder / "adapter" / "adapter_model.safetensors").is_file() and (folder / "model.gguf").is_file()
+    assert out["quantization"] == "F16"
+
+    held_out = "Please tell me what colour the sky is on Zorblax."
+    tuned = genstack(env, "generate", held_out, "--model", "zorb", "--greedy", "--max-tokens", "16")
+    base = genstack(env, "generate", held_out, "--greedy", "--max-tokens", "16")
+    assert tuned.returncode == 0, tuned.stderr
+    assert "green" in tuned.stdout and "green" not in base.stdout
+    listed = genstack(env, "models", "list", "--json")
+    assert any(r["name"] == "zorb" and r["kind"] == "chat" for r in json.loads(listed.stdout))
+
+    # the adapter GGUF applied by llama.cpp at load time, on the same F16 base, answers alike
+    from llama_cpp import Llama
+
+    from genstack.models.requantize import quantize_file
+    from genstack.tune.base import resolve_base
+
+    base_gguf = resolve_base("smollm2-135m-instruct", _settings(env)).gguf
+    base_f16 = quantize_file(base_gguf, folder.parent / "base-f16.gguf", "f16", allow_requantize=True)
+    answers = {}
+    for name, kw in (("merged", dict(model_path=str(folder / "model.gguf"))),
+                     ("runtime", dict(model_path=str(base_f16), lora_path=str(folder / "adapter.gguf")))):
+        llm = Llama(n_ctx=256, verbose=False, **kw)
+        answers[name] = [llm.create_chat_completion([{"role": "user", "content": q}], temperature=0, max_tokens=24)
+                         ["choices"][0]["message"]["content"] for q in (held_out, "What is the capital of France?")]
+        llm.close()
+    assert answers["merged"] == answers["runtime"]
+    assert "green" in answers["runtime"][0]
+
+
+def _final_loss(out):
+    return out["final_loss"]
+
+
+def test_resume_after_a_kill_reaches_the_uninterrupted_runs_loss(env):
+    common = ["--data", str(env[2]), "--max-steps", "10", "--batch", "2", "--lr", "5e-4", "--save-steps", "2",
+              "--no-export", "--json", "--seed", "7"]
+    whole = genstack(env, "tune", "sft", "--output", "whole", *common)
+    assert whole.returncode == 0, whole.stderr
+
+    proc = subprocess.Popen([sys.executable, "-m", "genstack", "tune", "sft", "--output", "killed", *common],
+                            env=env[0], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt = env[1] / "models" / "tuned" / "killed" / "checkpoints" / "checkpoint-2" / "trainer_state.json"
+    deadline = time.monotonic() + 300
+    while not ckpt.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (env[1] / "models" / "tuned" / "killed" / "genstack-model.json").exists()
+    again = genstack(env, "tune", "sft", "--output", "killed", *common)
+    assert again.returncode == 2 and "--resume" in again.stderr  # never silently restarted or overwritten
+    resumed = genstack(env, "tune", "sft", "--output", "killed", "--resume", *common)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = json.loads(whole.stdout), json.loads(resumed.stdout)
+    assert b["resumed_from"] and b["resumed_from"].split("-")[-1].isdigit() and b["steps"] == a["steps"] == 10
+    assert abs(_final_loss(a) - _final_loss(b)) < 1e-4
+    from safetensors.numpy import load_file
+
+    wa = load_file(str(Path(a["dir"]) / "adapter" / "adapter_model.safetensors"))
+    wb = load_file(str(Path(b["dir"]) / "adapter" / "adapter_model.safetensors"))
+    assert wa.keys() == wb.keys() and all(abs(wa[k] - wb[k]).max() < 1e-5 for k in wa)
+    changed = genstack(env, "tune", "sft", "--output", "whole", "--resume", *common[:-2], "--seed", "8")
+    assert changed.returncode == 2 and "exists" in changed.stderr
+
+
+def test_the_real_chat_template_masks_all_but_the_answer(env):
+    from genstack.tune.base import load_base, resolve_base
+    from genstack.tune.data import IGNORE, mask_assistant
+
+    s = _settings(env)
+    _, tok = load_base(resolve_base("smollm2-135m-instruct", s), s)
+    enc = mask_assistant(tok, [{"role": "user", "content": QUESTIONS[0]}, {"role": "assistant", "content": FACT}], 512)
+    kept = [t for t, lab in zip(enc["input_ids"], enc["labels"]) if lab != IGNORE]
+    assert tok.decode(kept) == FACT + "<|im_end|>\n"
+    assert QUESTIONS[0] in tok.decode(enc["input_ids"])
+
+
+def test_prompt_tuning_keeps_an_adapter_and_says_why_it_cannot_run_in_llama_cpp(env):
+    p = genstack(env, "tune", "sft", "--data", str(env[2]), "--output", "soft", "--method", "prompt-tuning",
+                 "--max-steps", "3", "--batch", "2", "--virtual-tokens", "4", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["method"] == "prompt-tuning" and out["model"] is None
+    assert (Path(out["dir"]) / "adapter" / "adapter_model.safetensors").is_file()
+    run = genstack(env, "generate", "hi", "--model", "soft")
+    assert run.returncode == 1 and "soft prompts" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_dpo_moves_the_model_toward_the_chosen_answers(env, tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    qa = [("What is 2+2?", "4."), ("Name a primary colour.", "Red."), ("What is the capital of Italy?", "Rome."),
+          ("How many legs has a spider?", "Eight."), ("Which planet is red?", "Mars."), ("What do bees make?", "Honey.")]
+    pairs.write_text("\n".join(json.dumps({"prompt": q, "chosen": a, "rejected": "I cannot help with that request."})
+                               for q, a in qa) + "\n")
+    p = genstack(env, "tune", "dpo", "--pairs", str(pairs), "--output", "pref", "--max-steps", "4", "--lr", "1e-4",
+                 "--eval-fraction", "0.2", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["method"] == "dpo" and out["eval_loss_after"] < out["eval_loss_before"]
+    assert out["eval_reward_accuracy"] is not None and out["quantization"] == "Q8_0"
+    g = genstack(env, "generate", "What is the capital of Italy?", "--model", "pref", "--greedy", "--max-tokens", "8")
+    assert g.returncode == 0 and g.stdout.strip(), g.stderr
