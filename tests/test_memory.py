@@ -31,7 +31,7 @@ def test_full_adam_training_is_16_bytes_per_param_plus_activations():
         assert states == pytest.approx(16 * GB)
         assert est.parts["activations"] > 0
         assert est.parts["kv_cache"] == 0
-        assert est.total == pytest.approx(16 * GB + est.parts["activations"])
+        assert est.total == pytest.approx(16 * GB + est.parts["activations"] + est.parts["logits"] + est.parts["runtime"])
 
 
 def test_kv_cache_hand_computed_for_smollm2_shape():
@@ -45,6 +45,19 @@ def test_training_activations_follow_korthikanti():
     est = estimate_memory("1B", "bf16", context=1024, training="full", layers=16, hidden=2048, heads=32)
     s, h, a, L = 1024, 2048, 32, 16
     assert est.parts["activations"] == pytest.approx(L * s * h * (34 + 5 * a * s / h))
+
+
+def test_fp32_training_doubles_activations_and_counts_the_logits():
+    shape = dict(layers=30, hidden=576, heads=9, kv_heads=3, vocab=49152)
+    f32 = estimate_memory("135M", "fp32", context=512, batch=4, training="lora", **shape)
+    b16 = estimate_memory("135M", "bf16", context=512, batch=4, training="lora", **shape)
+    assert f32.parts["activations"] == pytest.approx(2 * b16.parts["activations"])
+    assert f32.parts["logits"] == 3 * 4 * 512 * 49152 * 4
+    # measured peak RSS of genstack tune sft on SmolLM2 (benchmarks/RESULTS.md): 6.70 GB at 4 x 512 tokens,
+    # 2.45 GB at 2 x 256; the issue asks for the estimate within 25%
+    assert abs(f32.total - 6.70 * GB) / (6.70 * GB) < 0.25
+    small = estimate_memory("135M", "fp32", context=256, batch=2, training="lora", **shape)
+    assert abs(small.total - 2.45 * GB) / (2.45 * GB) < 0.25
 
 
 def test_lora_trains_far_fewer_states_than_full():

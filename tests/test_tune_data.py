@@ -235,3 +235,86 @@ def test_cli_tune_bad_input_is_one_line_and_creates_nothing(tmp_path, home, caps
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert not (home / "models" / "tuned").exists()
+
+
+def test_rag_rows_are_the_pipelines_own_prompt_with_a_cited_supported_answer(home, tmp_path):
+    from genstack import load_settings
+    from genstack.ingestion import ingest
+    from genstack.rag.checks import NOT_FOUND
+    from genstack.rag.pipeline import Asker, RagRequest
+    from genstack.tune.rag_data import rag_rows
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ferry.md").write_text("# Ferry\n\nThe ferry to Isle Brann leaves the harbour at 08:15 every day except Sunday.")
+    (docs / "museum.md").write_text("# Museum\n\nThe museum ticket costs 14 euros. Children enter free.")
+    settings = load_settings()
+    ingest([docs], "kb", settings=settings, embedder="fake")
+    items = _write(tmp_path / "items.jsonl", [
+        {"id": "a", "question": "When does the ferry to Isle Brann leave the harbour?", "source": str(docs / "ferry.md"),
+         "supporting_sentence": "The ferry to Isle Brann leaves the harbour at 08:15 every day except Sunday."},
+        {"id": "u", "question": "How much does the museum ticket cost for Quorvath?", "source": None},
+        {"id": "x", "question": "When does the ferry to Isle Brann leave the harbour?", "source": "ferry.md",
+         "supporting_sentence": "A sentence no document holds."},
+    ])
+    out = rag_rows(items, "kb", model="fake", settings=settings, min_similarity=0.05)
+    assert out.to_dict() == {"items": 3, "rows": 2, "answer_rows": 1, "abstain_rows": 1,
+                             "skipped": {"answer not among the shown sources": 1}}
+    answer, abstain = out.rows
+    asker = Asker("kb", model="fake", settings=settings, min_similarity=0.05)
+    run = asker.prepare(RagRequest("When does the ferry to Isle Brann leave the harbour?"))
+    assert answer["messages"][:-1] == [{"role": m.role, "content": m.content} for m in run.messages]
+    n = next(s.n for s in run.sources if s.hit.source.endswith("ferry.md"))
+    assert answer["messages"][-1] == {"role": "assistant",
+                                      "content": f"The ferry to Isle Brann leaves the harbour at 08:15 every day except Sunday [{n}]."}
+    assert abstain["messages"][-1]["content"] == NOT_FOUND and abstain["meta"]["answer"] == "abstain"
+
+
+def test_report_rows_know_which_way_is_better_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    from genstack.tune.report import _row, plot_report
+
+    assert _row("rag", "fact", 0.5, 0.6)["better"] is True
+    assert _row("rag", "false_abstention", 0.1, 0.2)["better"] is False
+    assert _row("ppl", "perplexity", 20.0, 15.0)["better"] is True
+    assert _row("rag", "fact", 0.5, 0.5)["better"] is None and _row("rag", "fact", None, 0.5)["delta"] is None
+    png = plot_report({"base": "a", "tuned": "b", "rows": [_row("rag", "fact", 0.5, 0.6),
+                                                            _row("ppl", "perplexity", 20.0, 15.0)]}, tmp_path / "r.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_refuses_bad_input_before_loading_anything(tmp_path, home, capsys):
+    from genstack.cli import run
+
+    assert run(["tune", "report", "smollm2-135m-instruct", "no-such-model"]) == 1
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+    assert run(["tune", "report", "fake", "fake", "--no-rag"]) == 2
+    assert "nothing to compare" in capsys.readouterr().err
+    assert run(["tune", "report", "fake", "fake", "--no-rag", "--text", str(tmp_path / "none.txt")]) == 2
+    assert "not a file" in capsys.readouterr().err
+
+
+def test_pairs_from_arena_votes_and_from_its_export(tmp_path):
+    from genstack.arena.store import ArenaDB
+    from genstack.config import Settings
+    from genstack.tune.data import arena_pairs
+
+    s = Settings(data_dir=tmp_path)
+    with pytest.raises(InvalidParameter, match="no usable preference pairs"):
+        arena_pairs(s)
+    db = ArenaDB.for_settings(s)
+    won_b = db.add_battle(prompt="Capital of Italy?", model_a="x", model_b="y", answer_a="Milan.", answer_b="Rome.",
+                          params={})
+    tie = db.add_battle(prompt="Hi", model_a="x", model_b="y", answer_a="Hello", answer_b="Hey", params={})
+    db.add_battle(prompt="unvoted", model_a="x", model_b="y", answer_a="1", answer_b="2", params={})
+    db.vote(won_b, "b")
+    db.vote(tie, "tie")
+    exported = list(db.export())
+    db.close()
+    pairs = arena_pairs(s)
+    assert pairs.rows == [{"prompt": [{"role": "user", "content": "Capital of Italy?"}], "chosen": "Rome.",
+                           "rejected": "Milan."}]
+    assert len(pairs.skipped) == 1 and "not a preference" in pairs.skipped[0][1]
+    f = _write(tmp_path / "battles.jsonl", exported)
+    from_file = load_pairs(f)
+    assert from_file.rows == pairs.rows and len(from_file.skipped) == 1

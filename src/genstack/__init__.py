@@ -78,6 +78,7 @@ _LAZY = {
     "tune_dpo": ("genstack.tune.dpo", "dpo"),
     "DPOConfig": ("genstack.tune.dpo", "DPOConfig"),
     "TuneResult": ("genstack.tune.run", "TuneResult"),
+    "tune_report": ("genstack.tune.report", "tune_report"),
     # agents and tools
     "Agent": ("genstack.agents.loop", "Agent"),
     "run_agent": ("genstack.agents.loop", "run_agent"),
@@ -139,7 +140,7 @@ __all__ = [
     # synthetic data
     "synth_qa", "synth_task",
     # tuning
-    "tune_sft", "SFTConfig", "tune_dpo", "DPOConfig", "TuneResult",
+    "tune_sft", "SFTConfig", "tune_dpo", "DPOConfig", "TuneResult", "tune_report",
     # agents and tools
     "Agent", "run_agent", "Tool", "Function", "ToolCall", "respond_with_tools",
     # safety and capabilities

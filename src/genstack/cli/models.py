@@ -93,8 +93,9 @@ def memory(
         return
     mode = f"{training} training" if training else "inference"
     print(f"{est.params:,} parameters, {dtype}, {mode}, context {context}, batch {batch}")
-    for part in ("weights", "kv_cache", "activations", "gradients", "optimizer"):
-        print(f"  {part.replace('_', ' '):12} {_common.human_bytes(est.parts[part]):>12}")
+    for part in ("weights", "kv_cache", "activations", "logits", "gradients", "optimizer", "runtime"):
+        if part in est.parts:
+            print(f"  {part.replace('_', ' '):12} {_common.human_bytes(est.parts[part]):>12}")
     print(f"  {'total':12} {_common.human_bytes(est.total):>12}")
     print("assumptions:")
     for a in est.assumptions:

@@ -117,8 +117,11 @@ def sft(
 
 @app.command("dpo")
 def dpo(
-    pairs: Path = typer.Option(..., "--pairs", "-p", help="JSONL of {\"prompt\", \"chosen\", \"rejected\"} rows, or the web "
-                               "UI feedback export (a thumbs-up and a thumbs-down answer to one prompt make a pair)."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", "-p", help="JSONL of {\"prompt\", \"chosen\", \"rejected\"} rows, "
+                                         "the web UI feedback export (a thumbs-up and a thumbs-down answer to one prompt "
+                                         "make a pair) or genstack arena export's battles."),
+    from_arena: bool = typer.Option(False, "--from-arena", help="Also the arena's voted battles: winner chosen, "
+                                    "loser rejected, ties skipped."),
     output: str = typer.Option(..., "--output", "-o", help="The tuned model's name (then --model NAME)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " Usually the SFT model. "
                                         "[default: the default model]"),
@@ -147,6 +150,84 @@ def dpo(
     cfg = DPOConfig(beta=beta, rank=rank, alpha=alpha, targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
                     lr=lr, epochs=epochs, max_steps=max_steps, batch=batch, max_len=max_len, seed=seed,
                     eval_fraction=eval_fraction, save_steps=save_steps)
-    result = _run(run_dpo, pairs=pairs, output=output, model=model, config=cfg, quantization=quant, export=export,
+    result = _run(run_dpo, pairs=pairs, from_arena=from_arena, output=output, model=model, config=cfg, quantization=quant, export=export,
                   resume=resume, overwrite=overwrite, settings=_common.settings())
     _print_result(result, json_out)
+
+
+@app.command("report")
+def report(
+    base: str = typer.Argument(..., help="The model before tuning (a name or a .gguf)."),
+    tuned: str = typer.Argument(..., help="The tuned model (its name from tune sft / tune dpo)."),
+    dataset: Optional[list[Path]] = typer.Option(None, "--dataset", help="A RAG question set (eval rag's format); "
+                                                 "repeatable. [default: the built-in 44 questions]"),
+    no_rag: bool = typer.Option(False, "--no-rag", help="Skip eval rag."),
+    collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection the RAG questions are "
+                                             "about. [default: the sample corpus, ingested as 'sample']"),
+    task: Optional[list[str]] = typer.Option(None, "--task", help="An eval bench task (arc_easy, piqa, "
+                                             "truthfulqa_mc1, truthfulqa_mc2, lambada); repeatable."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Items per bench task."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the bench tasks' data files."),
+    text: Optional[Path] = typer.Option(None, "--text", help="A held-out text file: perplexity of both models."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the comparison as a PNG."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The same evaluations on BASE and TUNED, side by side: eval rag (key fact, citation precision,
+    abstention, false abstention), the chosen eval bench tasks and perplexity on a held-out text."""
+    from ..tune.report import plot_report, tune_report
+
+    err = _common.console(stderr=True)
+    rag = [] if no_rag else (list(dataset) if dataset else [None])
+    res = tune_report(base, tuned, rag=rag, collection=collection, tasks=task or [], limit=limit, data_dir=data_dir,
+                      text=text, settings=_common.settings(), progress=lambda msg: err.print(msg))
+    if plot is not None:
+        err.print(f"wrote {plot_report(res, plot)}")
+    if json_out:
+        _common.print_json(res)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{base} → {tuned}", box=None)
+    for col in ("eval", "metric", "base", "tuned", "change"):
+        t.add_column(col, justify="left" if col in ("eval", "metric") else "right")
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    for r in res["rows"]:
+        mark = {True: " better", False: " worse", None: ""}[r["better"]]
+        t.add_row(r["eval"], r["metric"], fmt(r["base"]), fmt(r["tuned"]),
+                  ("-" if r["delta"] is None else f"{r['delta']:+.3f}") + mark)
+    _common.console().print(t)
+
+
+@app.command("rag-data")
+def rag_data(
+    items: Path = typer.Option(..., "--items", help="Question-answer items: genstack synth qa output (question, "
+                               "source, supporting_sentence; source null when unanswerable)."),
+    collection: str = typer.Option(..., "--collection", "-c", help="The collection the tuned model will answer from."),
+    output: Path = typer.Option(..., "--output", "-o", help="JSONL of training rows for tune sft."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="The model to be tuned (its context window "
+                                        "decides how many sources fit). [default: the default model]"),
+    k: Optional[int] = typer.Option(None, "--k", "-k", help="Chunks retrieved per question (as ask will use)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="dense, bm25 or hybrid (as ask will use)."),
+    template: Optional[str] = typer.Option(None, "--template", help="Ask template (as ask will use)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+) -> None:
+    """Training rows for grounded answers in the pipeline's exact prompt: each question goes through
+    the retrieval, screening, focus and fitting `genstack ask` runs, and the answer is its supporting
+    sentence cited with the number its source got (NOT FOUND for unanswerable items). Rows whose answer
+    the prompt does not show are skipped, counted by reason."""
+    from ..tune.rag_data import rag_rows, write_rows
+
+    if output.is_dir() or not output.parent.exists():
+        from ..errors import InvalidParameter
+
+        raise InvalidParameter(f"--output {output}: give a file in an existing folder")
+    opts = {k2: v for k2, v in (("k", k), ("mode", mode), ("template", template)) if v is not None}
+    rows = rag_rows(items, collection, model=model, settings=_common.settings(), **opts)
+    write_rows(rows, output)
+    if json_out:
+        _common.print_json({**rows.to_dict(), "output": str(output)})
+        return
+    d = rows.to_dict()
+    skipped = ", ".join(f"{why} {n}" for why, n in d["skipped"].items()) or "none"
+    _common.console().print(f"{d['rows']} rows ({d['answer_rows']} answers, {d['abstain_rows']} abstentions) from "
+                            f"{d['items']} items -> {output}; skipped: {skipped}")

@@ -10,9 +10,14 @@ Formulas (decimal units: 1 GB = 10^9 bytes):
 * inference activations: one layer's working set at a time,
   batch × context × (4·hidden + vocab-free) × 4 bytes, plus the logits of the
   last position, batch × vocab × 4 bytes;
-* training activations (no recomputation, 16-bit activations), from
-  Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
-  Transformer Models": per layer s·b·h·(34 + 5·a·s/h) bytes;
+* training activations (no recomputation), from Korthikanti et al. 2022,
+  "Reducing Activation Recomputation in Large Transformer Models": per layer
+  s·b·h·(34 + 5·a·s/h) bytes for 16-bit activations, twice that for fp32
+  (training in fp32 weights keeps fp32 activations);
+* training logits: batch × context × vocab × 4 bytes, three times (the fp32
+  logits, their log-softmax and its gradient). For a small model with a big
+  vocabulary this is a fifth of the total (SmolLM2: 49,152 tokens);
+* training runtime: the libraries' own resident memory, a measured constant;
 * full training with Adam: gradients in the weight dtype; optimizer state is
   two fp32 moments (8 bytes/param), plus an fp32 master copy (4 bytes/param)
   when the weights are 16-bit. That is the familiar 16 bytes/param either way;
@@ -31,6 +36,10 @@ from typing import Literal
 from ..errors import InvalidParameter
 
 __all__ = ["MemoryEstimate", "estimate_memory", "parse_count", "DTYPE_BYTES"]
+
+#: resident memory of the training libraries (torch, transformers, peft) before any weights: their import's
+#: peak RSS on Linux x86-64, measured 2026-12-03 (benchmarks/RESULTS.md, "Tuning")
+TRAINING_RUNTIME_BYTES = 0.47e9
 
 DTYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5}
 _SUFFIX = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
@@ -167,11 +176,18 @@ def estimate_memory(
         return est
 
     s, b, h, heads_ = context, batch, shape.hidden, shape.heads
-    est.parts["activations"] = shape.layers * s * b * h * (34 + 5 * heads_ * s / h)
+    act_scale = 2.0 if wb >= 4 else 1.0  # fp32 training keeps fp32 activations
+    est.parts["activations"] = act_scale * shape.layers * s * b * h * (34 + 5 * heads_ * s / h)
     a.append(
-        "training activations per Korthikanti et al. 2022: L·s·b·h·(34 + 5·a·s/h) bytes in 16-bit, "
-        "no recomputation; flash attention removes the 5·a·s/h term, checkpointing most of the rest"
+        "training activations per Korthikanti et al. 2022: L·s·b·h·(34 + 5·a·s/h) bytes in 16-bit"
+        + (", doubled for fp32" if act_scale > 1 else "")
+        + ", no recomputation; flash attention removes the 5·a·s/h term, checkpointing most of the rest"
     )
+    est.parts["logits"] = 3 * b * s * shape.vocab * 4.0
+    est.parts["runtime"] = TRAINING_RUNTIME_BYTES
+    a.append(f"training runtime: torch, transformers and peft resident, {TRAINING_RUNTIME_BYTES / 1e9:.2f} GB "
+             "(measured on Linux, 2026-12-03)")
+    a.append(f"training logits: batch × context × vocab ({shape.vocab}) × 4 bytes × 3 (logits, log-softmax, gradient)")
     est.parts["kv_cache"] = 0.0  # training does not keep a KV cache
     if training == "full":
         est.parts["gradients"] = n * wb

@@ -299,6 +299,22 @@ class Pipeline:
             from ..models.capabilities import require
 
             require(self.model, "json_schema")
+        run = self.prepare(request)
+        if run.verdicts[-1].settled:
+            answer = self._answer(run, NOT_FOUND, abstained=True, reason="weak-retrieval")
+            answer.timings = {"retrieve_s": run.timings["retrieve_s"], "total_s": run.timings["retrieve_s"]}
+            run.answer = answer
+            run._pieces = iter([NOT_FOUND])
+            return run
+        tstream = self.model.stream(messages=run.messages, params=run.params, json_schema=request.schema)
+        run.prompt = tstream.prompt
+        run._pieces = self._generate(run, tstream)
+        return run
+
+    def prepare(self, request: RagRequest) -> Run:
+        """Every stage before generation: ``run.messages`` is then the exact prompt the model gets
+        (what ``--show-prompt`` shows and what ``genstack tune rag-data`` trains on); when retrieval is
+        too weak the run stops there, its last verdict settled (the pipeline answers "not found")."""
         # the seed is drawn now, so the answer records the parameters it really ran with
         run = Run(request=request, params=(request.params or self.default_params()).with_seed(),
                   filters=request.filters if request.filters is not None else self.filters)
@@ -307,17 +323,10 @@ class Pipeline:
         self.retrieve(run)
         run.timings["retrieve_s"] = time.perf_counter() - run.t0
         if run.verdicts[-1].settled:
-            answer = self._answer(run, NOT_FOUND, abstained=True, reason="weak-retrieval")
-            answer.timings = {"retrieve_s": run.timings["retrieve_s"], "total_s": run.timings["retrieve_s"]}
-            run.answer = answer
-            run._pieces = iter([NOT_FOUND])
             return run
         self.screen(run)
         self.focus(run)
         self.fit(run)
-        tstream = self.model.stream(messages=run.messages, params=run.params, json_schema=request.schema)
-        run.prompt = tstream.prompt
-        run._pieces = self._generate(run, tstream)
         return run
 
     def ask(self, request: RagRequest | str, **kwargs) -> Answer:

@@ -11,7 +11,10 @@ Supervised rows (``tune sft``), one JSON object per line, in any of these shapes
 Preference pairs (``tune dpo``):
 
 * ``{"prompt": str | messages, "chosen": str | messages, "rejected": str | messages}``;
-* the feedback export: a thumbs-up and a thumbs-down answer to the same prompt make a pair.
+* the feedback export: a thumbs-up and a thumbs-down answer to the same prompt make a pair;
+* arena battles (``genstack arena export``'s Chatbot Arena layout: ``conversation_a``,
+  ``conversation_b``, ``winner``), or the arena database itself (:func:`arena_pairs`): the winner's
+  answer is chosen, the loser's rejected; ties are skipped.
 
 A bad row is skipped and reported with its line number; a file with no usable row is an error.
 """
@@ -26,7 +29,7 @@ from typing import Any, Sequence
 from .._files import read_user_text
 from ..errors import InvalidParameter
 
-__all__ = ["Rows", "load_sft_rows", "load_pairs", "mask_assistant", "IGNORE"]
+__all__ = ["Rows", "load_sft_rows", "load_pairs", "arena_pairs", "mask_assistant", "IGNORE"]
 
 #: the label value the loss ignores (torch's cross-entropy ``ignore_index``)
 IGNORE = -100
@@ -146,6 +149,8 @@ def load_pairs(path: str | Path) -> Rows:
                 if chosen.strip() == rejected.strip():
                     raise ValueError("'chosen' and 'rejected' are the same answer")
                 out.rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+            elif "conversation_a" in row and "conversation_b" in row:
+                out.rows.append(_battle_pair(row.get("conversation_a"), row.get("conversation_b"), row.get("winner")))
             elif "messages" in row and row.get("rating") in (1, -1):
                 msgs = _messages(row["messages"])
                 if msgs[-1]["role"] != "assistant" or len(msgs) < 2:
@@ -167,6 +172,36 @@ def load_pairs(path: str | Path) -> Rows:
             out.skipped.append((n, "a rated answer with no oppositely rated answer to the same prompt"))
     out.skipped.sort()
     return _check_any(out, "preference pairs")
+
+
+def _battle_pair(conv_a: Any, conv_b: Any, winner: Any) -> dict[str, Any]:
+    if winner not in ("model_a", "model_b"):
+        raise ValueError(f"a battle with winner {winner!r} is not a preference (only model_a or model_b is)")
+    a, b = _messages(conv_a), _messages(conv_b)
+    if a[:-1] != b[:-1] or a[-1]["role"] != "assistant" or b[-1]["role"] != "assistant":
+        raise ValueError("the two conversations must share the prompt and end with each model's answer")
+    chosen, rejected = (a, b) if winner == "model_a" else (b, a)
+    if chosen[-1]["content"].strip() == rejected[-1]["content"].strip():
+        raise ValueError("'chosen' and 'rejected' are the same answer")
+    return {"prompt": a[:-1], "chosen": chosen[-1]["content"], "rejected": rejected[-1]["content"]}
+
+
+def arena_pairs(settings: Any) -> Rows:
+    """Preference pairs from the arena's voted battles (``genstack arena``): winner chosen, loser rejected."""
+    from ..arena.store import ArenaDB
+
+    db = ArenaDB.for_settings(settings)
+    out = Rows("the arena")
+    try:
+        for n, b in enumerate(db.battles(voted=True), 1):
+            conv = lambda ans: [{"role": "user", "content": b["prompt"]}, {"role": "assistant", "content": ans}]  # noqa: E731
+            try:
+                out.rows.append(_battle_pair(conv(b["answer_a"]), conv(b["answer_b"]), b["winner"]))
+            except ValueError as exc:
+                out.skipped.append((n, str(exc)))
+    finally:
+        db.close()
+    return _check_any(out, "preference pairs (voted battles with a winner)")
 
 
 def mask_assistant(tokenizer: Any, messages: Sequence[dict[str, str]], max_len: int) -> dict[str, list[int]]:

@@ -18,7 +18,7 @@ from typing import Any
 from ..config import Settings, load_settings
 from ..errors import InvalidParameter
 from .data import load_pairs
-from .run import Progress, RunFolder, TuneResult, finish, loss_or_none, progress_callback, quiet
+from .run import Progress, RunFolder, TuneResult, finish, loss_or_none, peak_rss, progress_callback, quiet
 from .sft import DEFAULT_TARGETS, split_rows
 
 __all__ = ["DPOConfig", "dpo"]
@@ -69,8 +69,9 @@ def _conversational(rows: list[dict[str, Any]]):
 
 
 def dpo(
-    pairs: str | Path,
+    pairs: str | Path | None = None,
     *,
+    from_arena: bool = False,
     output: str,
     model: str | None = None,
     config: DPOConfig | None = None,
@@ -81,14 +82,21 @@ def dpo(
     settings: Settings | None = None,
     progress: Progress | None = None,
 ) -> TuneResult:
-    """DPO-tune ``model`` on the preference pairs in ``pairs``; register the result as ``output``."""
+    """DPO-tune ``model`` on the preference pairs in the file ``pairs`` and/or (``from_arena``) the arena's
+    voted battles; register the result as ``output``."""
     settings = settings or load_settings()
     cfg = config or DPOConfig()
     cfg.check()
     from ..models.tuned import check_name
 
     check_name(output)
-    rows = load_pairs(pairs)
+    if pairs is None and not from_arena:
+        raise InvalidParameter("give a pairs file (--pairs) or --from-arena")
+    from .data import Rows, arena_pairs
+
+    parts = ([load_pairs(pairs)] if pairs is not None else []) + ([arena_pairs(settings)] if from_arena else [])
+    rows = Rows(" + ".join(p.path for p in parts), [r for p in parts for r in p.rows],
+                [x for p in parts for x in p.skipped])
     from .base import load_base, require, resolve_base
 
     require("torch", "transformers", "peft", "gguf", "trl", "datasets")
@@ -102,6 +110,7 @@ def dpo(
                     config={"kind": "dpo", "base_sha256": base.sha256, "base": base.name, **used}, rows=rows.rows)
     say = progress or (lambda e: None)
     say({"message": rows.summary().replace(" rows ", " pairs ", 1)})
+    rss_libs = peak_rss()  # the interpreter and libraries, before the weights
     hf_model, tok = load_base(base, settings)
     train, held = split_rows(rows.rows, cfg.eval_fraction, cfg.seed)
 
@@ -130,6 +139,7 @@ def dpo(
     t0 = time.monotonic()
     out = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.monotonic() - t0
+    rss_train = peak_rss()  # before the merge and export, which need a second copy of the weights
     metrics = trainer.evaluate() if held else {}
     extra = {
         "train_rows": len(train), "eval_rows": len(held), "skipped_rows": len(rows.skipped),
@@ -140,7 +150,7 @@ def dpo(
         "steps": trainer.state.global_step, "tokens": trainer.state.num_input_tokens_seen,
         "seconds": round(seconds, 2),
         "tokens_per_second": round(report.history[-1]["tokens_per_second"], 1) if report.history else None,
-        "resumed_from": checkpoint, "data": str(pairs), "beta": cfg.beta,
+        "resumed_from": checkpoint, "rss_before_load_bytes": rss_libs, "train_peak_rss_bytes": rss_train, "data": rows.path, "beta": cfg.beta,
     }
     return finish(run, peft_model=trainer.model, tokenizer=tok, base=base, method="dpo", quant=quantization,
                   export=export, extra=extra, report=progress)

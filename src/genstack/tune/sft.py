@@ -17,7 +17,7 @@ from typing import Any
 from ..config import Settings, load_settings
 from ..errors import InvalidParameter
 from .data import IGNORE, load_sft_rows, mask_assistant
-from .run import Progress, RunFolder, TuneResult, finish, loss_or_none, progress_callback, quiet
+from .run import Progress, RunFolder, TuneResult, finish, loss_or_none, peak_rss, progress_callback, quiet
 
 __all__ = ["SFTConfig", "sft", "split_rows", "collate"]
 
@@ -182,6 +182,7 @@ def sft(
                     rows=rows.rows)
     say = progress or (lambda e: None)
     say({"message": rows.summary()})
+    rss_libs = peak_rss()  # the interpreter and libraries, before the weights
     hf_model, tok = load_base(base, settings)
     train_rows, eval_rows = split_rows(rows.rows, cfg.eval_fraction, cfg.seed)
     train, cut = _encode(tok, train_rows, cfg.max_len)
@@ -211,6 +212,7 @@ def sft(
     t0 = time.monotonic()
     out = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.monotonic() - t0
+    rss_train = peak_rss()  # before the merge and export, which need a second copy of the weights
     after = trainer.evaluate()["eval_loss"] if held else None
     tokens = trainer.state.num_input_tokens_seen
     extra = {
@@ -219,7 +221,7 @@ def sft(
         "eval_loss_before": loss_or_none(run.state.get("eval_loss_before")), "eval_loss_after": loss_or_none(after),
         "steps": trainer.state.global_step, "tokens": tokens, "seconds": round(seconds, 2),
         "tokens_per_second": round(report.history[-1]["tokens_per_second"], 1) if report.history else None,
-        "resumed_from": checkpoint, "data": str(data),
+        "resumed_from": checkpoint, "rss_before_load_bytes": rss_libs, "train_peak_rss_bytes": rss_train, "data": str(data),
     }
     return finish(run, peft_model=peft_model, tokenizer=tok, base=base, method=cfg.method, quant=quantization,
                   export=export, extra=extra, report=progress)
