@@ -111,13 +111,30 @@ def test_sft_teaches_a_fact_and_the_merged_and_runtime_adapter_paths_agree(env):
     assert answers["merged"] == answers["runtime"]
     assert "green" in answers["runtime"][0]
 
+    # tune report: the same evaluations on both, side by side, with a PNG
+    from importlib import resources
+
+    builtin = (resources.files("genstack") / "data" / "rag_eval.jsonl").read_text().splitlines()
+    questions = folder.parent / "three.jsonl"
+    questions.write_text("\n".join(builtin[:3]) + "\n")
+    text = folder.parent / "heldout.txt"
+    text.write_text("On Zorblax the sky is green. " * 3 + "The capital of France is Paris. " * 3)
+    png = folder.parent / "report.png"
+    rep = genstack(env, "tune", "report", "smollm2-135m-instruct", "zorb", "--dataset", str(questions),
+                   "--text", str(text), "--plot", str(png), "--json")
+    assert rep.returncode == 0, rep.stderr
+    rows = {(r["eval"], r["metric"]): r for r in json.loads(rep.stdout)["rows"]}
+    ppl = rows[("perplexity", "perplexity")]
+    assert ppl["tuned"] < ppl["base"] and ppl["better"] is True  # the text states the tuned fact
+    assert (f"rag {questions}", "fact") in rows and png.read_bytes()[:4] == b"\x89PNG"
+
 
 def _final_loss(out):
     return out["final_loss"]
 
 
 def test_resume_after_a_kill_reaches_the_uninterrupted_runs_loss(env):
-    common = ["--data", str(env[2]), "--max-steps", "10", "--batch", "2", "--lr", "5e-4", "--save-steps", "2",
+    common = ["--data", str(env[2]), "--max-steps", "8", "--batch", "2", "--lr", "5e-4", "--save-steps", "2",
               "--no-export", "--json", "--seed", "7"]
     whole = genstack(env, "tune", "sft", "--output", "whole", *common)
     assert whole.returncode == 0, whole.stderr
@@ -137,7 +154,7 @@ def test_resume_after_a_kill_reaches_the_uninterrupted_runs_loss(env):
     resumed = genstack(env, "tune", "sft", "--output", "killed", "--resume", *common)
     assert resumed.returncode == 0, resumed.stderr
     a, b = json.loads(whole.stdout), json.loads(resumed.stdout)
-    assert b["resumed_from"] and b["resumed_from"].split("-")[-1].isdigit() and b["steps"] == a["steps"] == 10
+    assert b["resumed_from"] and b["resumed_from"].split("-")[-1].isdigit() and b["steps"] == a["steps"] == 8
     assert abs(_final_loss(a) - _final_loss(b)) < 1e-4
     from safetensors.numpy import load_file
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from .._lazy import lazy_names
 
-__all__ = ["sft", "SFTConfig", "dpo", "DPOConfig", "TuneResult", "tune_report", "load_sft_rows", "load_pairs"]
+# the functions are genstack.tune_sft and genstack.tune_dpo (here they would collide with their modules)
+__all__ = ["SFTConfig", "DPOConfig", "TuneResult", "tune_report", "load_sft_rows", "load_pairs", "arena_pairs"]
 
 __getattr__, __dir__ = lazy_names(__name__, {
-    "sft": "sft", "SFTConfig": "sft", "dpo": "dpo", "DPOConfig": "dpo", "TuneResult": "run",
-    "tune_report": "report", "load_sft_rows": "data", "load_pairs": "data",
+    "SFTConfig": "sft", "DPOConfig": "dpo", "TuneResult": "run",
+    "tune_report": "report", "load_sft_rows": "data", "load_pairs": "data", "arena_pairs": "data",
 })

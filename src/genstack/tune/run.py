@@ -16,12 +16,12 @@ import resource
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Settings
-from ..errors import GenstackError, InvalidParameter
+from ..errors import InvalidParameter
 from ..models.tuned import MANIFEST, tuned_dir, write_manifest
 
 __all__ = ["TuneResult", "RunFolder", "progress_callback", "quiet", "peak_rss", "finish"]
@@ -205,7 +205,3 @@ def finish(run: RunFolder, *, peft_model: Any, tokenizer: Any, base: Any, method
 
 def loss_or_none(x: Any) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
-
-
-def as_config(obj: Any) -> dict[str, Any]:
-    return asdict(obj)
