@@ -67,7 +67,7 @@ def _print_result(result, json_out: bool) -> None:
                   f"llama.cpp runtime adapter: {result.dir / m['lora_gguf']}")
         con.print(f"use it: genstack generate --model {result.name} \"...\"")
     else:
-        con.print("no GGUF: llama.cpp cannot run soft prompts; load the adapter with PEFT")
+        con.print(f"no GGUF ({m.get('no_gguf', 'adapter only')}); load the adapter with PEFT")
 
 
 @app.command("sft")

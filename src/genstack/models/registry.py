@@ -195,8 +195,8 @@ def resolve_model_file(name_or_path: str, settings: Settings | None = None) -> t
     tuned = read_manifest(name_or_path, settings)
     if tuned is not None:  # made by genstack tune: its GGUF, checked against the manifest's sha256
         if not tuned.get("model"):
-            why = ("llama.cpp cannot run soft prompts" if tuned.get("method") == "prompt-tuning"
-                   else "it was tuned with --no-export; tune again without it")
+            why = tuned.get("no_gguf") or ("llama.cpp cannot run soft prompts" if tuned.get("method") == "prompt-tuning"
+                                           else "it was tuned with --no-export; tune again without it")
             raise ModelNotFound(
                 f"tuned model {name_or_path!r} is a {tuned.get('method', 'PEFT')} adapter with no GGUF ({why}): "
                 f"load {tuned['dir']}/adapter with PEFT"

@@ -174,6 +174,13 @@ def finish(run: RunFolder, *, peft_model: Any, tokenizer: Any, base: Any, method
         "adapter": "adapter", "model": None, "lora_gguf": None, "config": run.config,
         "created": time.time(), **extra,
     }
+    if method == "prompt-tuning":
+        manifest["no_gguf"] = "llama.cpp cannot run soft prompts"
+    elif not export:
+        manifest["no_gguf"] = "it was tuned with --no-export; tune again without it"
+    elif base.gguf is None:
+        manifest["no_gguf"] = ("the base is a safetensors folder, and the export writes into the base's own GGUF "
+                               "as a template; tune the GGUF of that model instead")
     if export and method in ("lora", "dpo") and base.gguf is not None:
         check_exportable(base.architecture)
         cfg = peft_model.base_model.model.config
