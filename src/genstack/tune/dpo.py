@@ -18,7 +18,8 @@ from typing import Any
 from ..config import Settings, load_settings
 from ..errors import InvalidParameter
 from .data import load_pairs
-from .run import Progress, RunFolder, TuneResult, finish, loss_or_none, peak_rss, progress_callback, quiet
+from .run import (Progress, RunFolder, TuneResult, check_common, finish, loss_or_none, peak_rss, progress_callback,
+                  quiet, run_figures)
 from .sft import DEFAULT_TARGETS, split_rows
 
 __all__ = ["DPOConfig", "dpo"]
@@ -46,16 +47,7 @@ class DPOConfig:
     def check(self) -> None:
         if not self.beta > 0:
             raise InvalidParameter(f"beta must be positive, got {self.beta}")
-        for name in ("rank", "batch", "grad_accum", "max_len", "save_steps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidParameter(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
-        if not (self.epochs > 0 or self.max_steps > 0):
-            raise InvalidParameter("epochs must be positive (or give max-steps)")
-        if not 0 <= self.eval_fraction < 0.5:
-            raise InvalidParameter(f"eval-fraction must be in [0, 0.5), got {self.eval_fraction}")
-        if not self.lr > 0:
-            raise InvalidParameter(f"lr must be positive, got {self.lr}")
+        check_common(self, ("rank", "batch", "grad_accum", "max_len", "save_steps"))
 
 
 def _conversational(rows: list[dict[str, Any]]):
@@ -147,10 +139,8 @@ def dpo(
         "eval_loss_after": loss_or_none(metrics.get("eval_loss")),
         "eval_reward_accuracy": loss_or_none(metrics.get("eval_rewards/accuracies")),
         "eval_reward_margin": loss_or_none(metrics.get("eval_rewards/margins")),
-        "steps": trainer.state.global_step, "tokens": trainer.state.num_input_tokens_seen,
-        "seconds": round(seconds, 2),
-        "tokens_per_second": round(report.history[-1]["tokens_per_second"], 1) if report.history else None,
-        "resumed_from": checkpoint, "rss_before_load_bytes": rss_libs, "train_peak_rss_bytes": rss_train, "data": rows.path, "beta": cfg.beta,
+        "data": rows.path, "beta": cfg.beta,
+        **run_figures(trainer, report, seconds=seconds, checkpoint=checkpoint, rss_libs=rss_libs, rss_train=rss_train),
     }
     return finish(run, peft_model=trainer.model, tokenizer=tok, base=base, method="dpo", quant=quantization,
                   export=export, extra=extra, report=progress)

@@ -210,5 +210,31 @@ def finish(run: RunFolder, *, peft_model: Any, tokenizer: Any, base: Any, method
     return TuneResult(run.name, run.dir, manifest)
 
 
+def check_common(cfg: Any, ints: tuple[str, ...]) -> None:
+    """The checks ``tune sft`` and ``tune dpo`` share: ``ints`` are positive integers, and epochs (or
+    max_steps), eval_fraction and lr are in range; names are given as their CLI options."""
+    for name in ints:
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise InvalidParameter(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
+    if not (cfg.epochs > 0 or cfg.max_steps > 0):
+        raise InvalidParameter("epochs must be positive (or give max-steps)")
+    if not 0 <= cfg.eval_fraction < 0.5:
+        raise InvalidParameter(f"eval-fraction must be in [0, 0.5), got {cfg.eval_fraction}")
+    if cfg.lr is not None and not cfg.lr > 0:
+        raise InvalidParameter(f"lr must be positive, got {cfg.lr}")
+
+
+def run_figures(trainer: Any, report: Any, *, seconds: float, checkpoint: str | None, rss_libs: int,
+                rss_train: int) -> dict[str, Any]:
+    """What every tune's manifest records of the run itself: steps, tokens, time, speed, memory."""
+    return {
+        "steps": trainer.state.global_step, "tokens": trainer.state.num_input_tokens_seen,
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(report.history[-1]["tokens_per_second"], 1) if report.history else None,
+        "resumed_from": checkpoint, "rss_before_load_bytes": rss_libs, "train_peak_rss_bytes": rss_train,
+    }
+
+
 def loss_or_none(x: Any) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import Settings, load_settings
 from ..errors import InvalidParameter
 from .data import IGNORE, load_sft_rows, mask_assistant
-from .run import Progress, RunFolder, TuneResult, finish, loss_or_none, peak_rss, progress_callback, quiet
+from .run import (Progress, RunFolder, TuneResult, check_common, finish, loss_or_none, peak_rss, progress_callback,
+                  quiet, run_figures)
 
 __all__ = ["SFTConfig", "sft", "split_rows", "collate"]
 
@@ -46,23 +47,13 @@ class SFTConfig:
     eval_fraction: float = 0.1
     save_steps: int = 50
     warmup_ratio: float = 0.0  # a fraction of the steps (transformers' warmup_steps < 1)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         if self.method not in METHODS:
             raise InvalidParameter(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        for name in ("rank", "batch", "grad_accum", "max_len", "save_steps", "virtual_tokens"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidParameter(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
+        check_common(self, ("rank", "batch", "grad_accum", "max_len", "save_steps", "virtual_tokens"))
         if self.max_len < 16:
             raise InvalidParameter(f"max-len must be at least 16 tokens, got {self.max_len}")
-        if not (self.epochs > 0 or self.max_steps > 0):
-            raise InvalidParameter("epochs must be positive (or give max-steps)")
-        if not 0 <= self.eval_fraction < 0.5:
-            raise InvalidParameter(f"eval-fraction must be in [0, 0.5), got {self.eval_fraction}")
-        if self.lr is not None and not self.lr > 0:
-            raise InvalidParameter(f"lr must be positive, got {self.lr}")
         if not self.targets or not all(isinstance(t, str) and t for t in self.targets):
             raise InvalidParameter("targets must name at least one module (e.g. q_proj,v_proj)")
 
@@ -175,8 +166,7 @@ def sft(
         from .export import check_exportable
 
         check_exportable(base.architecture)
-    settings_used = {k: v for k, v in cfg.__dict__.items() if k != "extra"}
-    settings_used["targets"] = list(cfg.targets)
+    settings_used = {**cfg.__dict__, "targets": list(cfg.targets)}
     run = RunFolder(output, settings, resume=resume, overwrite=overwrite,
                     config={"kind": "sft", "base_sha256": base.sha256, "base": base.name, **settings_used},
                     rows=rows.rows)
@@ -214,14 +204,12 @@ def sft(
     seconds = time.monotonic() - t0
     rss_train = peak_rss()  # before the merge and export, which need a second copy of the weights
     after = trainer.evaluate()["eval_loss"] if held else None
-    tokens = trainer.state.num_input_tokens_seen
     extra = {
         "train_rows": len(train), "eval_rows": len(held), "skipped_rows": len(rows.skipped),
         "train_loss": loss_or_none(out.training_loss), "final_loss": _last_loss(report.history),
         "eval_loss_before": loss_or_none(run.state.get("eval_loss_before")), "eval_loss_after": loss_or_none(after),
-        "steps": trainer.state.global_step, "tokens": tokens, "seconds": round(seconds, 2),
-        "tokens_per_second": round(report.history[-1]["tokens_per_second"], 1) if report.history else None,
-        "resumed_from": checkpoint, "rss_before_load_bytes": rss_libs, "train_peak_rss_bytes": rss_train, "data": str(data),
+        "data": str(data),
+        **run_figures(trainer, report, seconds=seconds, checkpoint=checkpoint, rss_libs=rss_libs, rss_train=rss_train),
     }
     return finish(run, peft_model=peft_model, tokenizer=tok, base=base, method=cfg.method, quant=quantization,
                   export=export, extra=extra, report=progress)
