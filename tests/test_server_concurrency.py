@@ -1,5 +1,8 @@
-"""16 concurrent rag: requests through a real `genstack serve`, with and without --batch 16: no request
-ever sees another's history or decoding parameters (read from the server's own request log)."""
+"""8 concurrent rag: requests through a real `genstack serve`, with and without --batch 8: no request
+ever sees another's history or decoding parameters (read from the server's own request log).
+
+8 requests rather than 16: each is a condense step and a grounded answer on the real model, and 16 took
+over two minutes per case while 8 already keep every batch slot busy with different histories."""
 
 import json
 import sqlite3
@@ -11,7 +14,7 @@ import pytest
 from ._server import serve_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-N = 16
+N = 8
 
 
 def marker(i: int) -> str:
@@ -26,14 +29,14 @@ def body(i: int) -> dict:
             {"role": "assistant", "content": f"The museum is in Saltmere, noted {marker(i)} [1]."},
             {"role": "user", "content": "How much is an adult ticket to the Saltmere Maritime Museum?"},
         ],
-        "temperature": round(0.05 + i / 100, 2),
-        "max_tokens": 24 + i,
+        "temperature": round(0.05 + i / 50, 2),
+        "max_tokens": 16 + i,
         "seed": 1000 + i,
         "stream": i % 2 == 0,
     }
 
 
-@pytest.mark.parametrize("batch", [[], ["--batch", "16"]], ids=["one-at-a-time", "batch-16"])
+@pytest.mark.parametrize("batch", [[], ["--batch", str(N)]], ids=["one-at-a-time", "batched"])
 def test_no_request_sees_another_requests_history_or_parameters(tmp_path, batch):
     args = ["--rate-limit", "0", "--queue", "64", "--timeout", "600", *batch]
     with serve_process(tmp_path, *args) as url:
