@@ -1,12 +1,16 @@
 """Ingest benchmark: genstack vs a LangChain pipeline on BEIR SciFact, same run.
 
-    pip install -e '.[compare]'          # LangChain + Chroma, only for this script
-    python benchmarks/ingest.py [--limit N]
+    # LangChain + Chroma in a venv of their own: langchain-huggingface needs
+    # huggingface-hub < 2, which the transformers 5 in genstack's venv does not run with
+    python -m venv .venv-compare && .venv-compare/bin/pip install torch==2.13.0 \
+        && .venv-compare/bin/pip install -e '.[embed,compare]'
+    .venv/bin/python benchmarks/ingest.py [--limit N] [--rounds N]
 
 Both pipelines load the 5,183 SciFact abstracts (title + text), split them,
 embed with the same bundled all-MiniLM-L6-v2 (sentence-transformers, torch,
-2 threads, normalised; each side at its own default batch size: genstack 8,
-HuggingFaceEmbeddings 32) and store them persistently:
+2 threads, normalised; each side at its own defaults: genstack bf16 autocast in
+batches of 16 on a CPU with bf16 instructions, else fp32 in batches of 8;
+HuggingFaceEmbeddings fp32 in batches of 32) and store them persistently:
 
 * genstack: `genstack.ingestion.ingest` (token-aware splitter, 200 tokens / 32
   overlap, SQLite store);
@@ -78,7 +82,7 @@ def run_genstack(tmp: Path, limit):
                 out.append(h.metadata["_id"])
         return out
 
-    return {"seconds": seconds, "chunks": rep.chunks, "ndcg@10": ndcg(rank, limit)}
+    return {"seconds": seconds, "chunks": rep.chunks, "ndcg@10": ndcg(rank, limit), "embedder": ret.embedder.name}
 
 
 def run_langchain(tmp: Path, limit):
@@ -127,27 +131,31 @@ def worker(side: str, limit):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, help="only the first N documents")
+    ap.add_argument("--rounds", type=int, default=1, help="alternate the two sides this many times")
+    ap.add_argument("--langchain-python", default=str(Path(__file__).resolve().parent.parent / ".venv-compare" / "bin" / "python"),
+                    help="the interpreter with the [compare] extra (default: .venv-compare)")
     ap.add_argument("--worker", choices=["genstack", "langchain"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args.worker, args.limit)
         return
-    res = {}
-    for side in ("genstack", "langchain"):
-        cmd = [sys.executable, __file__, "--worker", side] + (["--limit", str(args.limit)] if args.limit else [])
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode != 0:
-            sys.exit(f"{side} failed:\n{out.stderr[-2000:]}")
-        res[side] = json.loads(out.stdout.strip().splitlines()[-1])
-        print(side, res[side], flush=True)
-    g, l = res["genstack"], res["langchain"]
-    print("\n| pipeline | seconds | docs/s | chunks | chunks/s | peak RSS MB | dense nDCG@10 |")
-    print("|---|---|---|---|---|---|---|")
-    for name, r in (("genstack", g), ("LangChain + Chroma", l)):
-        print(f"| {name} | {r['seconds']:.0f} | {r['docs'] / r['seconds']:.1f} | {r['chunks']} | "
-              f"{r['chunks'] / r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {r['ndcg@10']:.4f} |")
-    print(f"\nthroughput ratio genstack / LangChain (docs/s): {l['seconds'] / g['seconds']:.2f}x")
-
+    for rnd in range(1, args.rounds + 1):
+        res = {}
+        for side in ("genstack", "langchain"):
+            python = sys.executable if side == "genstack" else args.langchain_python
+            cmd = [python, __file__, "--worker", side] + (["--limit", str(args.limit)] if args.limit else [])
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(f"{side} failed:\n{out.stderr[-2000:]}")
+            res[side] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(side, res[side], flush=True)
+        g, l = res["genstack"], res["langchain"]
+        print(f"\nround {rnd}\n| pipeline | seconds | docs/s | chunks | chunks/s | peak RSS MB | dense nDCG@10 |")
+        print("|---|---|---|---|---|---|---|")
+        for name, r in ((f"genstack ({g['embedder']})", g), ("LangChain + Chroma", l)):
+            print(f"| {name} | {r['seconds']:.0f} | {r['docs'] / r['seconds']:.1f} | {r['chunks']} | "
+                  f"{r['chunks'] / r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {r['ndcg@10']:.4f} |")
+        print(f"\nthroughput ratio genstack / LangChain (docs/s): {l['seconds'] / g['seconds']:.2f}x", flush=True)
 
 if __name__ == "__main__":
     main()

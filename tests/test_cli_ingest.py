@@ -110,3 +110,20 @@ def test_errors_are_one_line(env, args, code, fragment, capsys):
     assert err.startswith("error: ") and err.count("\n") == 1 and fragment in err, err
     assert run(["collections", "info", "kb", "--json"]) == 0  # nothing already stored was lost
     assert json.loads(capsys.readouterr().out)["chunks"] == 2
+
+
+def test_a_different_embedder_on_an_existing_collection_is_refused_before_anything_is_written(env, tmp_path, capsys):
+    ingest(env)
+    capsys.readouterr()
+    (env / "new.txt").write_text("A third file that must not be embedded by another engine.")
+    assert run(["ingest", str(env), "-c", "kb", "--embedder", "fake:16"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "built with embedder fake, not fake:16" in err
+    assert run(["collections", "info", "kb", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chunks"] == 2  # new.txt was not added
+    # without --embedder, more files go in with the collection's own embedder, whatever the default
+    assert run(["ingest", str(env), "-c", "kb", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["added"] == 1
+    assert run(["collections", "info", "kb", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["embedder"] == "fake" and info["chunks"] == 3

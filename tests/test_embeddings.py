@@ -62,3 +62,35 @@ def test_onnx_fp32_matches_sentence_transformers(minilm, tmp_path):
     assert np.allclose(fp32, ref, atol=1e-4)
     int8 = OnnxEmbedder(minilm.path, quantize=True, cache_dir=tmp_path).embed(texts)
     assert (int8 * ref).sum(1).min() > 0.97
+
+
+@pytest.mark.unit
+def test_precision_suffix_and_the_default_spec(monkeypatch):
+    from genstack import embeddings
+    from genstack.config import Settings
+
+    assert embeddings.split_precision("minilm-l6-v2@bf16") == ("minilm-l6-v2", "bf16")
+    assert embeddings.split_precision("minilm-l6-v2") == ("minilm-l6-v2", "fp32")
+    assert embeddings.split_precision("openai:e5@http://h:1/v1") == ("openai:e5@http://h:1/v1", "fp32")
+    monkeypatch.setattr(embeddings, "cpu_has_bf16", lambda: True)
+    assert embeddings.default_embedder_spec(Settings()) == "minilm-l6-v2@bf16"
+    assert embeddings.default_embedder_spec(Settings(embed_precision="fp32")) == "minilm-l6-v2"
+    assert embeddings.default_embedder_spec(Settings(default_embedder="fake")) == "fake"
+    monkeypatch.setattr(embeddings, "cpu_has_bf16", lambda: False)
+    assert embeddings.default_embedder_spec(Settings()) == "minilm-l6-v2"
+    assert embeddings.default_embedder_spec(Settings(embed_precision="bf16")) == "minilm-l6-v2@bf16"
+    msg = embeddings.mismatch("kb", "minilm-l6-v2@bf16", "minilm-l6-v2")
+    assert "bf16 arithmetic" in msg and "leave --embedder out" in msg and "\n" not in msg
+    with pytest.raises(InvalidParameter, match="not an embedder"):
+        get_embedder("smollm2-135m-instruct@bf16")
+
+@pytest.mark.integration
+def test_bf16_arithmetic_is_within_2e_5_cosine_of_fp32(minilm):
+    from genstack.embeddings import get_embedder
+
+    bf16 = get_embedder("minilm-l6-v2@bf16")
+    assert bf16.name == "minilm-l6-v2@bf16" and bf16.model_name == "minilm-l6-v2" and bf16.precision == "bf16"
+    texts = ["A man is eating food.", "Tokenization splits unbelievable words.", "word " * 300,
+             "Vitamin D deficiency is associated with an increased risk of fractures in older adults."]
+    cos = (bf16.embed(texts) * minilm.embed(texts)).sum(1)
+    assert cos.min() > 0.9999, cos

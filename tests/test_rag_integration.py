@@ -79,3 +79,20 @@ def test_structured_answer_with_an_unbounded_schema_finishes(sample, smol):
     assert ans.checks[1].passed  # valid JSON, ended before the budget
     assert ans.abstained or "1.7" in ans.data["answer"]
     a.close()
+
+
+def test_a_chat_follow_up_is_answered_from_the_file_the_conversation_is_about(sample, smol):
+    """Issue 21: `chat --collection` answered a follow-up with a wrong instruction cited to an
+    unrelated file. The follow-up alone ("How often should I do that?") matches nothing in
+    particular; the condense stage must make it a search about descaling the kettle, and what is
+    cited must come from the kettle's manual (or the answer abstains)."""
+    from genstack.rag import Asker, ChatSession
+
+    chat = ChatSession.resume(Asker("sample", model=smol, settings=sample))
+    chat.ask("How do I descale the Brewmaster K7 kettle?")  # its answer is history, right or not
+    follow = chat.ask("How often should I do that?")
+    assert "descal" in follow.query.lower() or "kettle" in follow.query.lower(), follow.query
+    assert follow.sources and follow.sources[0].hit.source.endswith("brewmaster-k7-kettle.md")
+    assert follow.abstained or ("4 weeks" in follow.text or "four weeks" in follow.text.lower()), follow.text
+    assert all(s.hit.source.endswith("brewmaster-k7-kettle.md") for s in follow.cited_sources)
+    chat.close()

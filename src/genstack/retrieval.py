@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from .config import Settings, load_settings
-from .embeddings import Embedder, get_embedder
+from .embeddings import Embedder, get_embedder, mismatch
 from .choices import RETRIEVAL_MODES as MODES
 from .errors import InvalidParameter
 from .stores import open_collection
@@ -60,12 +60,9 @@ class Retriever:
         self.settings = self.settings or load_settings()
         self.store = open_collection(self.collection, self.settings)
         if self.embedder is None:
-            name = self.store.embedder or self.settings.default_embedder
-            self.embedder = get_embedder(name, settings=self.settings)
+            self.embedder = get_embedder(self.store.embedder, settings=self.settings)  # None: the default
         elif self.store.embedder and self.embedder.name != self.store.embedder:
-            raise InvalidParameter(
-                f"collection {self.collection!r} was built with embedder {self.store.embedder}, not {self.embedder.name}"
-            )
+            raise InvalidParameter(mismatch(self.collection, self.store.embedder, self.embedder.name))
 
     def search(self, query: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None) -> list[Hit]:
         if not isinstance(query, str) or not query.strip():

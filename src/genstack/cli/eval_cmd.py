@@ -19,7 +19,7 @@ def retrieval(
     beir: Path = typer.Option(..., "--beir", help="A BEIR-format folder (corpus.jsonl, queries.jsonl, qrels)."),
     split: str = typer.Option("test", "--split", help="Which judgements to use."),
     mode: Optional[str] = typer.Option(None, "--mode", help="dense, bm25 or hybrid. [default: all three]"),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder for the corpus collection."),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder for the corpus collection (NAME or NAME@bf16; see ingest --help)."),
     collection: Optional[str] = typer.Option(None, "--collection", help="Collection for the corpus. [default: beir-<folder>]"),
     chunk_size: int = typer.Option(200, "--chunk-size", help="Tokens per chunk when ingesting the corpus."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),

@@ -35,7 +35,7 @@ def ingest(
     include: Optional[List[str]] = typer.Option(None, "--include", help="Only files matching this glob (repeatable)."),
     exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Skip files matching this glob (repeatable)."),
     prune: bool = typer.Option(False, "--prune", help="Remove chunks of files deleted from the folders given."),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder for a new collection. [default: minilm-l6-v2]"),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder for a new collection: a registered name, NAME@bf16 for bf16 arithmetic, a model folder, openai:MODEL@URL or a plugin's. An existing collection keeps its own. [default: minilm-l6-v2, in bf16 where the CPU has bf16 instructions (the embed_precision setting)]"),
     store: Optional[str] = typer.Option(None, "--store", help="Store backend for a new collection: sqlite, lancedb (the [lancedb] extra) or a plugin's. [default: the store setting, sqlite]"),
     text_field: str = typer.Option("text", "--text-field", help="Field holding the text in .json/.jsonl records."),
     csv_rows: bool = typer.Option(False, "--csv-rows", help="One document per CSV row."),

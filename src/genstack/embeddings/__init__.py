@@ -9,7 +9,10 @@ from ..errors import InvalidParameter
 from ..plugins import load_plugin
 from .base import Embedder
 
-__all__ = ["Embedder", "get_embedder"]
+__all__ = ["Embedder", "get_embedder", "default_embedder_spec", "split_precision", "mismatch", "PRECISIONS"]
+
+#: the arithmetic a sentence-transformers embedder can run in; fp32 is the unsuffixed name
+PRECISIONS = ("fp32", "bf16")
 
 _BUILTIN = {
     "sentence-transformers": "genstack.embeddings.sentence_transformers:SentenceTransformerEmbedder",
@@ -22,14 +25,64 @@ def _backend(name: str) -> type:
     return load_plugin("genstack.embedders", name, _BUILTIN, what="embedder backend")
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic natively (AVX512-BF16 or AMX-BF16; Linux flags).
+
+    Elsewhere torch still runs bf16, emulated and slower than fp32, so "auto" picks fp32 there."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def split_precision(name: str) -> tuple[str, str]:
+    """``minilm-l6-v2@bf16`` -> (``minilm-l6-v2``, ``bf16``); an unsuffixed name is fp32."""
+    base, at, precision = name.rpartition("@")
+    if at and precision in PRECISIONS:
+        return base, precision
+    return name, "fp32"
+
+
+def mismatch(collection: str, built: str, given: str) -> str:
+    """The one-line refusal for using embedder ``given`` on a collection built with ``built``."""
+    (b_model, b_prec), (g_model, g_prec) = split_precision(built), split_precision(given)
+    if b_model == g_model:
+        return (f"collection {collection!r} was built with {built} ({b_prec} arithmetic), not {given} ({g_prec}); "
+                "vectors of two engines are never mixed in one collection: leave --embedder out to use the "
+                "collection's own, or use a new collection")
+    return f"collection {collection!r} was built with embedder {built}, not {given}; use the same embedder or a new collection"
+
+
+def default_embedder_spec(settings: Settings | None = None) -> str:
+    """The embedder new collections get: ``settings.default_embedder`` in ``settings.embed_precision``
+    (``auto``: bf16 where the CPU has bf16 instructions), spelled as collections record it."""
+    from ..models.registry import REGISTRY
+
+    settings = settings or load_settings()
+    name = settings.default_embedder
+    spec = REGISTRY.get(name)
+    if spec is None or spec.backend != "sentence-transformers":
+        return name  # a remote, fake, folder or plugin embedder, or one already suffixed
+    precision = settings.embed_precision
+    if precision == "auto":
+        precision = "bf16" if cpu_has_bf16() else "fp32"
+    return name if precision == "fp32" else f"{name}@{precision}"
+
+
 def get_embedder(name: str | None = None, *, settings: Settings | None = None, **options: Any) -> Embedder:
-    """An embedder by registry name (``minilm-l6-v2``), folder path, or ``fake[:dim]``."""
+    """An embedder by registry name (``minilm-l6-v2``, or ``minilm-l6-v2@bf16`` for its bf16
+    arithmetic), folder path, or ``fake[:dim]``; no name is :func:`default_embedder_spec`."""
     from pathlib import Path
 
     from ..models.registry import REGISTRY, resolve_model_file
 
     settings = settings or load_settings()
-    name = name or settings.default_embedder
+    name = name or default_embedder_spec(settings)
     if name == "fake" or name.startswith("fake:"):
         dim = name.partition(":")[2]
         if dim and not dim.isdigit():
@@ -47,14 +100,20 @@ def get_embedder(name: str | None = None, *, settings: Settings | None = None, *
         emb = _backend(named[0])(named[1] or None, **options)
         emb.name = name  # what the collection records, so it is found again by the same spec
         return emb
-    spec = REGISTRY.get(name)
+    base, precision = split_precision(name)
+    if precision != "fp32":
+        options = {**options, "precision": precision}
+    spec = REGISTRY.get(base)
     if spec is not None:
         if spec.kind != "embedding":
-            raise InvalidParameter(f"{name!r} is a {spec.kind} model, not an embedder")
-        _, path = resolve_model_file(name, settings)  # verifies the sha256
+            raise InvalidParameter(f"{base!r} is a {spec.kind} model, not an embedder")
+        if precision != "fp32" and spec.backend != "sentence-transformers":
+            raise InvalidParameter(f"{base!r} runs on {spec.backend}, which has no @{precision} variant")
+        _, path = resolve_model_file(base, settings)  # verifies the sha256
         return _backend(spec.backend)(path, name=name, **options)
-    folder = Path(name).expanduser()
+    folder = Path(base).expanduser()
     if folder.is_dir() and (folder / "config.json").is_file():
-        return _backend("sentence-transformers")(folder, name=str(folder), **options)
+        return _backend("sentence-transformers")(folder, name=str(folder) + (f"@{precision}" if precision != "fp32" else ""),
+                                                 **options)
     embedders = ", ".join(n for n, s in REGISTRY.items() if s.kind == "embedding")
     raise InvalidParameter(f"unknown embedder {name!r}: not a registered name ({embedders}), 'fake', or a model folder")

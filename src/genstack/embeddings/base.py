@@ -18,6 +18,8 @@ class Embedder(ABC):
     MiniLM needs none.
     """
 
+    #: what a collection records and is reopened with: the model, and ``@bf16`` when its
+    #: arithmetic differs from the model's own fp32 (see :func:`genstack.embeddings.split_precision`)
     name: str = "embedder"
     dim: int = 0
     #: declared capability (see genstack.models.capabilities)
@@ -42,6 +44,12 @@ class Embedder(ABC):
         from ..documents.splitter import WordTokenizer
 
         return WordTokenizer().offsets(text)
+
+    @property
+    def model_name(self) -> str:
+        """The model, whatever its arithmetic: ``minilm-l6-v2`` for ``minilm-l6-v2@bf16``."""
+        base, at, precision = self.name.rpartition("@")
+        return base if at and precision in ("fp32", "bf16") else self.name
 
     def warm_up(self) -> None:
         """Load the model now rather than on first use."""

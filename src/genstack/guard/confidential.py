@@ -36,7 +36,7 @@ class ConfidentialClassifier:
             from ..embeddings import get_embedder
 
             embedder = get_embedder(p["embedder"])
-        if embedder.name != p["embedder"]:
+        if embedder.model_name != p["embedder"]:  # any arithmetic of the same model
             raise InvalidParameter(f"the confidential-content classifier needs the {p['embedder']} embedder, "
                                    f"not {embedder.name}")
         self.embedder = embedder

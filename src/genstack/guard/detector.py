@@ -54,7 +54,7 @@ class InjectionDetector:
             from ..embeddings import get_embedder
 
             self._embedder = get_embedder(self.embedder_name)
-        if self._embedder.name != self.embedder_name:
+        if self._embedder.model_name != self.embedder_name:  # any arithmetic of the same model
             from ..errors import InvalidParameter
 
             raise InvalidParameter(f"the injection classifier needs the {self.embedder_name} embedder, "

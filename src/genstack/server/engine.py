@@ -90,8 +90,12 @@ class Engine:
     def embedder_names(self) -> list[str]:
         from ..models.registry import REGISTRY, is_installed
 
-        names = [self.settings.default_embedder] + list(self._embedders)
-        names += [n for n, s in REGISTRY.items() if s.kind == "embedding" and is_installed(s)]
+        from ..embeddings import default_embedder_spec
+
+        names = [self.settings.default_embedder, default_embedder_spec(self.settings)] + list(self._embedders)
+        for n, s in REGISTRY.items():
+            if s.kind == "embedding" and is_installed(s):
+                names += [n] + ([f"{n}@bf16"] if s.backend == "sentence-transformers" else [])
         return list(dict.fromkeys(names))
 
     def check_generator(self, name: str) -> None:
@@ -120,7 +124,10 @@ class Engine:
 
     def embedder(self, name: str | None = None, *, check: bool = True) -> Embedder:
         """The loaded embedder ``name`` (404 when not served, unless ``check`` is off)."""
-        name = name or self.settings.default_embedder
+        if not name:
+            from ..embeddings import default_embedder_spec
+
+            name = default_embedder_spec(self.settings)
         if name not in self._embedders:
             if check and name not in self.embedder_names():
                 raise APIError(404, f"the embedding model {name!r} does not exist or is not served here",
