@@ -137,11 +137,35 @@ def test_the_pipeline_holds_no_request_state(kb):
 
 
 def test_follow_ups_are_condensed_by_the_pipeline(kb):
-    model = FakeChatModel(["Isle Brann ferry departure time", "It leaves at 08:15 [1]."])
+    model = FakeChatModel(["When does the ferry to Isle Brann leave?", "It leaves at 08:15 [1]."])
     p = pipeline(kb, model)
     hist = (Message("user", "Tell me about the ferry to Isle Brann."), Message("assistant", "It sails daily [1]."))
     ans = p.ask(RagRequest("When does it leave?", history=hist))
-    assert ans.query == "Isle Brann ferry departure time" and not ans.abstained
+    assert ans.query == "When does the ferry to Isle Brann leave?" and not ans.abstained
+
+
+@pytest.mark.parametrize("rewrite, kept", [
+    ("When does the ferry to Isle Brann leave?", True),
+    # what SmolLM2 wrote for "What should I do about E3?" after a question on the kettle's error codes:
+    # an answer, not a question; searching with it found the warranty and the reply was a wrong instruction
+    ("The error codes on the Brewmaster K7 mean the manufacturer has a 3-year warranty", False),
+    ("The ferry leaves at 08:15 [1]?", False),          # quotes a citation marker
+    ("What is the ferry to Isle Brann?", False),         # dropped what was asked (leave)
+    ("When does it leave?", False),                      # added no subject from the conversation
+])
+def test_a_rewrite_must_be_the_follow_up_question_with_its_subject(rewrite, kept):
+    from genstack.rag.pipeline import rewrite_is_a_question
+
+    assert rewrite_is_a_question(rewrite, "When does it leave?", "Tell me about the ferry to Isle Brann.") is kept
+
+
+def test_an_answer_instead_of_a_rewrite_falls_back_to_the_previous_question_and_the_follow_up():
+    from genstack.rag.pipeline import rewrite_query
+
+    model = FakeChatModel(["The error codes on the Brewmaster K7 mean the manufacturer has a 3-year warranty"])
+    hist = (Message("user", "What do the error codes on the Brewmaster K7 mean?"), Message("assistant", "E1 is [1]."))
+    assert rewrite_query(model, "What should I do about E3?", hist) == (
+        "What do the error codes on the Brewmaster K7 mean? What should I do about E3?")
 
 
 def test_structured_answers_go_through_the_same_stages_and_checks(kb):

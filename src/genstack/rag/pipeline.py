@@ -23,6 +23,8 @@ the stages in this fixed order:
 
 from __future__ import annotations
 
+import re
+
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
@@ -86,13 +88,27 @@ def rewrite_query(model: Model, question: str, history: Sequence[Message], *, te
         if out.lower().startswith(prefix.lower()):
             out = out[len(prefix):].strip()
     last_user = next((m.content for m in reversed(history) if m.role == "user"), "")
-    context_words = set(grounding.content_words(question + " " + last_user))
-    ok = out and len(out) <= 300 and context_words & set(grounding.content_words(out))
-    if ok:
-        new_words = set(grounding.content_words(out)) - set(grounding.content_words(question))
-        if new_words:  # the rewrite added the subject: use it
-            return out
+    if rewrite_is_a_question(out, question, last_user):
+        return out
     return f"{last_user.strip()} {question}".strip()
+
+
+def rewrite_is_a_question(rewrite: str, question: str, last_user: str) -> bool:
+    """Whether a model's rewrite of follow-up ``question`` can be the search query.
+
+    Small models often answer instead of rewriting ("The error codes mean the kettle has a
+    3-year warranty [1]" for "What should I do about E3?"), and searching with an answer finds
+    the answer's sources, not the question's. So a rewrite counts only if it is one short
+    question, quotes no citation marker, keeps at least half of the follow-up's own content
+    words (what is asked), and adds a word from the conversation (its subject)."""
+    if not rewrite or len(rewrite) > 300 or not rewrite.endswith("?") or re.search(r"\[\d+\]", rewrite):
+        return False
+    words = set(grounding.content_words(rewrite))
+    asked = set(grounding.content_words(question))
+    if asked and len(asked & words) * 2 < len(asked):
+        return False
+    added = words - asked
+    return bool(added & set(grounding.content_words(last_user)))
 
 
 @dataclass
