@@ -27,8 +27,8 @@ from ._files import sha256_file
 from .config import Settings, load_settings
 from .documents import LoaderOptions, LoadError, load_file, walk_paths
 from .documents.splitter import Chunk, Splitter
-from .embeddings import Embedder, get_embedder, mismatch
-from .errors import GenstackError, InvalidParameter
+from .embeddings import Embedder, get_embedder
+from .errors import GenstackError
 from .stores import open_collection
 from .stores.collections import collection_exists, delete_collection
 from .stores.base import Record
@@ -133,19 +133,14 @@ def ingest(
     default ``settings.store``)."""
     settings = settings or load_settings()
     t0 = time.perf_counter()
-    built = None
-    if collection_exists(collection, settings):
+    if embedder is None and collection_exists(collection, settings):
         existing = open_collection(collection, settings)
         try:
-            built = existing.embedder
+            embedder = existing.embedder  # more files: the collection's own embedder and arithmetic, not today's default
         finally:
             existing.close()
-    if embedder is None and built:
-        embedder = built  # more files for a collection: its own embedder and arithmetic, not today's default
     if not isinstance(embedder, Embedder):
         embedder = get_embedder(embedder, settings=settings)
-    if built and built != embedder.name:
-        raise InvalidParameter(mismatch(collection, built, embedder.name))
     splitter = Splitter(
         embedder,  # splits with the embedder's own tokenizer (its offsets() method)
         chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,

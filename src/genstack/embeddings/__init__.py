@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..config import Settings, load_settings
 from ..errors import InvalidParameter
 from ..plugins import load_plugin
-from .base import Embedder
+from .base import PRECISIONS, Embedder, mismatch, split_precision, with_precision
 
-__all__ = ["Embedder", "get_embedder", "default_embedder_spec", "split_precision", "mismatch", "PRECISIONS"]
-
-#: the arithmetic a sentence-transformers embedder can run in; fp32 is the unsuffixed name
-PRECISIONS = ("fp32", "bf16")
+__all__ = ["Embedder", "get_embedder", "default_embedder_spec", "split_precision", "with_precision", "mismatch",
+           "PRECISIONS", "cpu_has_bf16"]
 
 _BUILTIN = {
     "sentence-transformers": "genstack.embeddings.sentence_transformers:SentenceTransformerEmbedder",
@@ -25,6 +24,7 @@ def _backend(name: str) -> type:
     return load_plugin("genstack.embedders", name, _BUILTIN, what="embedder backend")
 
 
+@functools.cache  # read once: the server asks for every request that names no embedder
 def cpu_has_bf16() -> bool:
     """Whether this CPU does bf16 arithmetic natively (AVX512-BF16 or AMX-BF16; Linux flags).
 
@@ -40,24 +40,6 @@ def cpu_has_bf16() -> bool:
     return False
 
 
-def split_precision(name: str) -> tuple[str, str]:
-    """``minilm-l6-v2@bf16`` -> (``minilm-l6-v2``, ``bf16``); an unsuffixed name is fp32."""
-    base, at, precision = name.rpartition("@")
-    if at and precision in PRECISIONS:
-        return base, precision
-    return name, "fp32"
-
-
-def mismatch(collection: str, built: str, given: str) -> str:
-    """The one-line refusal for using embedder ``given`` on a collection built with ``built``."""
-    (b_model, b_prec), (g_model, g_prec) = split_precision(built), split_precision(given)
-    if b_model == g_model:
-        return (f"collection {collection!r} was built with {built} ({b_prec} arithmetic), not {given} ({g_prec}); "
-                "vectors of two engines are never mixed in one collection: leave --embedder out to use the "
-                "collection's own, or use a new collection")
-    return f"collection {collection!r} was built with embedder {built}, not {given}; use the same embedder or a new collection"
-
-
 def default_embedder_spec(settings: Settings | None = None) -> str:
     """The embedder new collections get: ``settings.default_embedder`` in ``settings.embed_precision``
     (``auto``: bf16 where the CPU has bf16 instructions), spelled as collections record it."""
@@ -71,7 +53,7 @@ def default_embedder_spec(settings: Settings | None = None) -> str:
     precision = settings.embed_precision
     if precision == "auto":
         precision = "bf16" if cpu_has_bf16() else "fp32"
-    return name if precision == "fp32" else f"{name}@{precision}"
+    return with_precision(name, precision)
 
 
 def get_embedder(name: str | None = None, *, settings: Settings | None = None, **options: Any) -> Embedder:
@@ -113,7 +95,6 @@ def get_embedder(name: str | None = None, *, settings: Settings | None = None, *
         return _backend(spec.backend)(path, name=name, **options)
     folder = Path(base).expanduser()
     if folder.is_dir() and (folder / "config.json").is_file():
-        return _backend("sentence-transformers")(folder, name=str(folder) + (f"@{precision}" if precision != "fp32" else ""),
-                                                 **options)
+        return _backend("sentence-transformers")(folder, name=with_precision(str(folder), precision), **options)
     embedders = ", ".join(n for n, s in REGISTRY.items() if s.kind == "embedding")
     raise InvalidParameter(f"unknown embedder {name!r}: not a registered name ({embedders}), 'fake', or a model folder")

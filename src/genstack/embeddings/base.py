@@ -7,7 +7,33 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Embedder"]
+__all__ = ["Embedder", "PRECISIONS", "split_precision", "with_precision", "mismatch"]
+
+#: the arithmetic a sentence-transformers embedder can run in; fp32 is the unsuffixed name
+PRECISIONS = ("fp32", "bf16")
+
+
+def split_precision(name: str) -> tuple[str, str]:
+    """``minilm-l6-v2@bf16`` -> (``minilm-l6-v2``, ``bf16``); an unsuffixed name is fp32."""
+    base, at, precision = name.rpartition("@")
+    if at and precision in PRECISIONS:
+        return base, precision
+    return name, "fp32"
+
+
+def with_precision(name: str, precision: str) -> str:
+    """The name a collection records for model ``name`` in ``precision`` (fp32: the name itself)."""
+    return name if precision == "fp32" else f"{name}@{precision}"
+
+
+def mismatch(collection: str, built: str, given: str) -> str:
+    """The one-line refusal for using embedder ``given`` on a collection built with ``built``."""
+    (b_model, b_prec), (g_model, g_prec) = split_precision(built), split_precision(given)
+    if b_model == g_model:
+        return (f"collection {collection!r} was built with {built} ({b_prec} arithmetic), not {given} ({g_prec}); "
+                "vectors of two engines are never mixed in one collection: leave --embedder out to use the "
+                "collection's own, or use a new collection")
+    return f"collection {collection!r} was built with embedder {built}, not {given}; use the same embedder or a new collection"
 
 
 class Embedder(ABC):
@@ -48,8 +74,7 @@ class Embedder(ABC):
     @property
     def model_name(self) -> str:
         """The model, whatever its arithmetic: ``minilm-l6-v2`` for ``minilm-l6-v2@bf16``."""
-        base, at, precision = self.name.rpartition("@")
-        return base if at and precision in ("fp32", "bf16") else self.name
+        return split_precision(self.name)[0]
 
     def warm_up(self) -> None:
         """Load the model now rather than on first use."""

@@ -24,7 +24,6 @@ the stages in this fixed order:
 from __future__ import annotations
 
 import re
-
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence

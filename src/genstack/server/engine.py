@@ -90,12 +90,12 @@ class Engine:
     def embedder_names(self) -> list[str]:
         from ..models.registry import REGISTRY, is_installed
 
-        from ..embeddings import default_embedder_spec
+        from ..embeddings import default_embedder_spec, with_precision
 
         names = [self.settings.default_embedder, default_embedder_spec(self.settings)] + list(self._embedders)
         for n, s in REGISTRY.items():
             if s.kind == "embedding" and is_installed(s):
-                names += [n] + ([f"{n}@bf16"] if s.backend == "sentence-transformers" else [])
+                names += [n] + ([with_precision(n, "bf16")] if s.backend == "sentence-transformers" else [])
         return list(dict.fromkeys(names))
 
     def check_generator(self, name: str) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 __all__ = ["Record", "Hit", "Filters", "VectorStore", "StoreBackend", "FILTER_KEY", "check_filter_key",
-           "check_vectors", "top_k"]
+           "check_vectors", "top_k", "built_with"]
 
 #: what a metadata filter key may look like (it may end up in a query language)
 FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
@@ -41,6 +41,17 @@ def check_filter_key(key: Any) -> str:
     if not isinstance(key, str) or not FILTER_KEY.match(key):
         raise InvalidParameter(f"invalid filter key {key!r}")
     return key
+
+
+def built_with(collection: str, key: str, stored: Any, value: Any) -> Exception:
+    """The refusal for opening ``collection`` with another embedder or dimension than it was built with."""
+    from ..embeddings.base import mismatch
+    from ..errors import InvalidParameter
+
+    if key == "embedder":
+        return InvalidParameter(mismatch(collection, str(stored), str(value)))
+    return InvalidParameter(f"collection {collection!r} was built with {key} {stored}, not {value}; "
+                            "use the same embedder or a new collection")
 
 
 def check_vectors(records: Sequence["Record"], dim: int | None) -> None:

@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import GenstackError, InvalidParameter
-from .base import Filters, Hit, Record, check_filter_key, check_vectors, top_k
+from .base import Filters, Hit, Record, built_with, check_filter_key, check_vectors, top_k
 
 __all__ = ["LanceDBStore"]
 
@@ -126,8 +126,7 @@ class LanceDBStore:
             if value is None:
                 continue
             if key in meta and meta[key] != str(value):
-                raise InvalidParameter(f"collection {Path(self.uri).parent.name!r} was built with {key} {meta[key]}, "
-                                       f"not {value}; use the same embedder or a new collection")
+                raise built_with(Path(self.uri).parent.name, key, meta[key], value)
             if key not in meta and not read_only:
                 meta[key] = str(value)
                 self._write_meta(meta)

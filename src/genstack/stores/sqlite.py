@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import GenstackError, InvalidParameter
-from .base import Filters, Hit, Record, check_filter_key, check_vectors, top_k
+from .base import Filters, Hit, Record, built_with, check_filter_key, check_vectors, top_k
 from .migrations import migrate
 
 __all__ = ["SQLiteStore"]
@@ -113,10 +113,7 @@ class SQLiteStore:
                 if stored is None:
                     self.db.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, str(value)))
                 elif stored != str(value):
-                    raise InvalidParameter(
-                        f"collection {self.path.parent.name!r} was built with {key} {stored}, not {value}; "
-                        "use the same embedder or a new collection"
-                    )
+                    raise built_with(self.path.parent.name, key, stored, value)
             if self.meta("created") is None:
                 self.db.execute("INSERT INTO meta(key, value) VALUES ('created', ?)", (str(time.time()),))
 
