@@ -27,7 +27,7 @@ def test_cli_battles_votes_and_judges_on_the_real_models(tmp_path):
                               capture_output=True, timeout=600)
 
     r = genstack("arena", "battle", "--models", MODELS, "--prompts", str(prompts), "--max-tokens", "32",
-                 "--temperature", "0.7", "--json", stdin="a\ntie\n")
+                 "--temperature", "0.7", "--seed", "7", "--draw-seed", "7", "--json", stdin="a\ntie\n")
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(lines) == 2 and [x["winner"] for x in lines] == ["model_a", "tie"]
@@ -35,7 +35,7 @@ def test_cli_battles_votes_and_judges_on_the_real_models(tmp_path):
         assert {x["model_a"], x["model_b"]} == set(MODELS.split(","))
         assert x["answer_a"].strip() and x["answer_b"].strip()
         assert "User:" not in x["answer_a"] + x["answer_b"]  # the base model stops at the end of its turn
-        assert x["params"]["seed"] is not None and x["params"]["temperature"] == 0.7
+        assert x["params"]["seed"] == 7 and x["params"]["temperature"] == 0.7
     r = genstack("arena", "judge", "--models", MODELS, "--judge", "smollm2-135m-instruct", "--json")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
