@@ -198,3 +198,17 @@ def test_sigkill_mid_ingest_leaves_a_consistent_store_and_rerun_completes(tmp_pa
     ids = [r[0] for r in a.db.execute("SELECT id FROM chunks")]
     assert len(ids) == len(set(ids))
     assert gi.DEFAULT_CHUNK_SIZE > 16  # the test used a small size on purpose
+
+
+def test_the_same_content_twice_in_one_run_is_embedded_once(corpus, settings):
+    (corpus / "cats-copy.md").write_text((corpus / "cats.md").read_text())
+    emb = FakeEmbedder()
+    r = run(corpus, settings, emb)
+    assert (r.added, r.chunks, r.embedded) == (4, 4, 3)
+    store = open_collection("c", settings)
+    try:
+        hits = store.query(emb.embed_queries(["Cats are small carnivorous mammals that purr."])[0], k=2)
+    finally:
+        store.close()
+    assert sorted(h.source.rsplit("/", 1)[-1] for h in hits) == ["cats-copy.md", "cats.md"]
+    assert hits[0].score == pytest.approx(hits[1].score)  # both stored with the real vector, not a zero one

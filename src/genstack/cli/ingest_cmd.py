@@ -39,6 +39,9 @@ def ingest(
     store: Optional[str] = typer.Option(None, "--store", help="Store backend for a new collection: sqlite, lancedb (the [lancedb] extra) or a plugin's. [default: the store setting, sqlite]"),
     text_field: str = typer.Option("text", "--text-field", help="Field holding the text in .json/.jsonl records."),
     csv_rows: bool = typer.Option(False, "--csv-rows", help="One document per CSV row."),
+    ray: bool = typer.Option(False, "--ray", help="Load, split and embed on a Ray cluster (the [ray] extra): ray.init() joins RAY_ADDRESS or starts a local cluster. This process stays the only writer; the files must be at the same paths on every node."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="HOST:PORT", help="Join this Ray cluster (implies --ray)."),
+    ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Ray actors, one CPU each. [default: one per CPU of the cluster]"),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Load, split, embed and store documents; unchanged files are skipped."""
@@ -78,6 +81,10 @@ def ingest(
             if event == "part":  # a big file, stored part by part
                 say(f"; {Path(data['path']).name}: {data['chunks']}/{data['of']} chunks stored")
                 return
+            if event == "engine":
+                if not json_out:
+                    sys.stderr.write(f"ingest: {data['workers']} Ray workers\n")
+                return
             if event == "start":
                 state["total"] = data["files"]
                 bar.update(task, total=data["files"])
@@ -96,6 +103,7 @@ def ingest(
             [str(p) for p in paths], collection, settings=settings, embedder=embedder, store=store,
             chunk_size=chunk_size, overlap=overlap, include=include or (), exclude=exclude or (), prune=prune,
             loader_options=LoaderOptions(text_field=text_field, csv_rows=csv_rows), progress=progress,
+            ray=ray_address or ray, ray_workers=ray_workers,
         )
     if json_out:
         _common.print_json(report.to_dict())
