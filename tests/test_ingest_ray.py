@@ -213,3 +213,12 @@ def test_a_worker_dying_for_good_stops_cleanly_and_a_rerun_loses_and_duplicates_
     assert_same(snapshot("sf", settings), scifact_fake)
     again = ingest([scifact], "sf", settings=settings, ray=True)
     assert (again.added, again.updated, again.unchanged, again.embedded) == (0, 0, N_SCIFACT, 0)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_more_workers_than_cpus_is_refused_before_anything_is_stored(cluster, tmp_path):
+    settings = load_settings(data_dir=tmp_path / "data")
+    with pytest.raises(GenstackError, match="more than the cluster's 2 CPUs"):
+        ingest([SAMPLE], "c", settings=settings, embedder="fake", ray=True, ray_workers=3)
+    assert not collection_exists("c", settings)

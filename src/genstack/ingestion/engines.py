@@ -59,7 +59,9 @@ class LocalEngine:
 
 
 class IngestWorker:
-    """One Ray actor: the embedder loaded once, the same splitter as a local ingest."""
+    """One Ray actor: the embedder loaded once, the same splitter as a local ingest. Its calls run
+    in two concurrency groups of one thread each, ``prepare`` and ``embed``, so the next files are
+    loaded and split while a batch embeds instead of queueing behind it."""
 
     def __init__(self, embedder: str, settings: Settings, chunk_size: int, overlap: int,
                  loader_options: LoaderOptions | None):
@@ -159,25 +161,29 @@ class RayEngine:
             n = workers or max(1, cpus)
             if n > cpus:  # actors that can never be placed would wait for ever
                 raise GenstackError(f"--ray-workers {n} is more than the cluster's {cpus} CPUs")
-            actor = ray.remote(num_cpus=1, max_restarts=self.RESTARTS, max_task_retries=self.RESTARTS)(IngestWorker)
+            actor = ray.remote(num_cpus=1, max_restarts=self.RESTARTS, max_task_retries=self.RESTARTS,
+                               concurrency_groups={"prepare": 1, "embed": 1})(IngestWorker)
             self.actors = [actor.remote(embedder, settings, chunk_size, overlap, loader_options) for _ in range(n)]
             self.pids = [_get(a.pid.remote()) for a in self.actors]  # waits until every worker has its model
         except BaseException:
             self.close()
             raise
-        self.window = 2 * n
-        self._turn = 0
+        self.window = 2 * n  # embed batches in flight
+        self.prepare_window = 16 * n  # files in flight: enough that no actor waits for the writer
+        self._turns: dict[str, int] = {}
 
-    def _next(self):
-        actor = self.actors[self._turn % len(self.actors)]
-        self._turn += 1
-        return actor
+    def _next(self, kind: str):
+        """Round robin, kept apart for each kind of call: embeds (the long ones) alternate between
+        actors whatever number of files came between them."""
+        turn = self._turns.get(kind, 0)
+        self._turns[kind] = turn + 1
+        return self.actors[turn % len(self.actors)]
 
     def prepare(self, works: Iterable[Work]) -> Iterator[tuple[Work, Prepared]]:
         ahead: deque = deque()
         for work in works:
-            ahead.append((work, self._next().prepare.remote(work)))
-            if len(ahead) >= self.window:
+            ahead.append((work, self._next("prepare").prepare.options(concurrency_group="prepare").remote(work)))
+            if len(ahead) >= self.prepare_window:
                 w, ref = ahead.popleft()
                 yield w, _get(ref)
         while ahead:
@@ -185,7 +191,7 @@ class RayEngine:
             yield w, _get(ref)
 
     def embed(self, texts: Sequence[str]) -> _RayResult:
-        return _RayResult(self._next().embed.remote(list(texts)))
+        return _RayResult(self._next("embed").embed.options(concurrency_group="embed").remote(list(texts)))
 
     def close(self) -> None:
         import ray
