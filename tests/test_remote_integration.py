@@ -63,6 +63,40 @@ def test_ask_over_a_local_collection_with_a_remote_model(remote, tmp_path):
     assert not out["abstained"] and "1.7" in out["answer"] and out["cited"]
 
 
+def test_scores_through_genstack_serve_equal_the_local_models(remote, smol, tmp_path):
+    """echo + logprobs on /v1/completions and /apply-template: label scores, multiple-choice
+    benchmarks and label tasks give the local model's figures through a server of the same GGUF."""
+    from genstack import get_model
+    from genstack.evaluation.bench.common import DATA_DIR
+    from genstack.generation import Message
+
+    url, _ = remote
+    spec = f"openai:smollm2-135m-instruct@{url}/v1"
+    m = get_model(spec)
+    prompt = "Question: What do bees make?\nAnswer:"
+    conts = [" honey", " a lot of very sweet golden honey", " bricks"]
+    far, near = m.loglikelihood(prompt, conts), smol.loglikelihood(prompt, conts)
+    assert [lp for lp, _ in far] == pytest.approx([lp for lp, _ in near], abs=1e-3)
+    assert [g for _, g in far] == [g for _, g in near]
+    msgs = [Message("system", "Be brief."), Message("user", "Hi")]
+    assert m.render_chat(msgs) == smol.render_chat(msgs)  # the server's own chat template
+
+    env = {**os.environ, "GENSTACK_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+
+    def cli(*args):
+        p = subprocess.run([sys.executable, "-m", "genstack", *args], env=env, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    task = ("task", "classify", "The GPU renders frames faster", "--labels", "sports,technology,cooking", "--method", "llm")
+    assert cli(*task, "--model", spec) == cli(*task)  # label and probability
+    if not (DATA_DIR / "arc_easy.jsonl").is_file():
+        pytest.skip(f"shared evaluation data not found at {DATA_DIR}")
+    bench = ("eval", "bench", "arc_easy", "--limit", "10", "--json")
+    far, near = json.loads(cli(*bench, "--model", spec))[0], json.loads(cli(*bench))[0]
+    assert far["examples"] == near["examples"] == 10 and far["metrics"] == near["metrics"]
+
+
 def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path):
     from ._server import free_port
 
@@ -176,3 +210,16 @@ def test_llama_cpp_server_greedy_text_equals_local(llama_server):
         assert got.text == want["text"] and got.text, (got.text, want["text"])
     raw = m.generate("Once upon a time", greedy=True, max_tokens=12)  # /v1/completions
     assert raw.text == local_greedy("Once upon a time", raw=True, max_tokens=12)["text"]
+
+
+def test_llama_cpp_servers_shifted_logprobs_are_refused_not_believed(llama_server):
+    """llama-cpp-python 0.3.36's server returns echoed token_logprobs one token out of step with its own
+    top_logprobs; scores from it would be wrong (ARC-Easy acc 0.2 where the model gets 0.8), so the
+    remote model refuses them with one line."""
+    from genstack import get_model
+    from genstack.models.remote import RemoteError
+
+    m = get_model(f"openai:smol@{llama_server}/v1")
+    with pytest.raises(RemoteError, match="one token out of step") as e:
+        m.loglikelihood("Question: What is the capital of France?\nAnswer:", [" Paris"])
+    assert "\n" not in str(e.value)

@@ -28,6 +28,7 @@ __all__ = [
     "Message",
     "Usage",
     "Chunk",
+    "TokenLogprob",
     "Completion",
     "GenerationRequest",
     "TextStream",
@@ -168,6 +169,19 @@ class Chunk:
     text: str
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One token of a scored text (:meth:`genstack.models.base.Model.prompt_logprobs`)."""
+
+    text: str
+    #: where the token starts in the text, in characters
+    offset: int
+    #: log P(token | the tokens before it); None for a first token nothing precedes
+    logprob: float | None
+    #: the most likely tokens at this position, text → log-probability, best first
+    top: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class OpenAIClient:
         """The 200 response to ``POST path`` (open for reading when ``stream``), after bounded retries."""
         import httpx
 
+        where = path if path.startswith(("http://", "https://")) else self.base_url + path
         last = ""
         for attempt in range(self.retries):
             if attempt:
@@ -74,9 +75,9 @@ class OpenAIClient:
             detail = error_message(resp)
             resp.close()
             if resp.status_code not in RETRY_STATUS:
-                raise RemoteError(f"{self.base_url}{path}: HTTP {resp.status_code}: {detail}")
+                raise RemoteError(f"{where}: HTTP {resp.status_code}: {detail}")
             last = f"HTTP {resp.status_code}: {detail}"
-        raise RemoteError(f"{self.base_url}{path}: no answer after {self.retries} attempts ({last})")
+        raise RemoteError(f"{where}: no answer after {self.retries} attempts ({last})")
 
 
 def error_message(resp) -> str:

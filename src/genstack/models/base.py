@@ -17,6 +17,7 @@ from ..generation import (
     Completion,
     GenerationRequest,
     Message,
+    TokenLogprob,
     SamplingParams,
     TextStream,
     as_messages,
@@ -36,6 +37,7 @@ class Model(ABC):
     supports_schema: bool = False
     supports_loglikelihood: bool = False
     supports_logprobs: bool = False
+    supports_prompt_logprobs: bool = False
     supports_batching: bool = False
     supports_concurrency: bool = False
     supports_tools: bool = False
@@ -68,6 +70,11 @@ class Model(ABC):
         out = [f"<{m.role}>\n{m.content}\n" for m in messages]
         return "".join(out) + "<assistant>\n"
 
+    def shown_prompt(self, messages: Sequence[Message]) -> str:
+        """The prompt text recorded for a chat request (--show-prompt, the request log); a backend
+        whose exact rendering costs a round trip may show an approximation here."""
+        return self.render_chat(messages)
+
     def count_chat_tokens(self, messages: Sequence[Message]) -> int:
         return self.count_tokens(self.render_chat(messages))
 
@@ -91,6 +98,23 @@ class Model(ABC):
         The default builds on :meth:`score` and cannot tell greediness (None).
         """
         return [(lp, None) for lp in self.score(prompt, continuations)]
+
+    def score_tokens(self, prompt: str, continuations: Sequence[str]) -> list[tuple[float, int]]:
+        """(log-probability, how many tokens it sums) per continuation, for per-token normalisation.
+        The default counts each continuation's tokens on its own (without the BOS token)."""
+        bos = 1 if self.count_tokens("a") > 1 else 0
+        return [(lp, max(1, self.count_tokens(c) - bos)) for lp, c in zip(self.score(prompt, continuations), continuations)]
+
+    def prompt_logprobs(self, text: str, top: int = 0, *, continuation: str = "") -> list[TokenLogprob]:
+        """Every token of ``text`` with log P(token | the tokens before it) and, when ``top`` > 0, the
+        ``top`` most likely tokens at its position: what an OpenAI server returns for a completion
+        request with ``echo`` and ``logprobs``. The token texts joined are ``text``. A
+        ``continuation`` (generated text) is tokenized on its own and scored after ``text``, so the
+        prompt's tokens are the prompt's, not merged with the text that follows."""
+        from .capabilities import require
+
+        require(self, "prompt_logprobs")
+        raise NotImplementedError(f"{type(self).__name__} declares supports_prompt_logprobs but has no prompt_logprobs()")
 
     def close(self) -> None:
         """Free what the model holds (weights, connections); the default holds nothing."""
@@ -122,7 +146,7 @@ class Model(ABC):
             on_overflow=on_overflow,  # type: ignore[arg-type]
             json_schema=json_schema,
         )
-        rendered = prompt if prompt is not None else self.render_chat(request.messages or ())
+        rendered = prompt if prompt is not None else self.shown_prompt(request.messages or ())
         return TextStream(self.execute(request), model=self.name, seed=params.seed, prompt=rendered)
 
     def generate(self, prompt: str | None = None, **kwargs) -> Completion:

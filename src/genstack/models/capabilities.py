@@ -11,18 +11,19 @@ Code that needs a capability calls :func:`require`, which fails with one
 clear line naming the model and what it lacks; nothing falls back silently
 (a backend that cannot honour ``json_schema`` never quietly ignores it).
 
-================  ==========================  ==================================================
-capability        attribute                   meaning
-================  ==========================  ==================================================
-``streaming``     ``can_stream``              yields text while it generates
-``json_schema``   ``supports_schema``         output constrained to a JSON Schema
-``loglikelihood`` ``supports_loglikelihood``  log-probability of given continuations (``score``)
-``logprobs``      ``supports_logprobs``       per-token log-probabilities of a token sequence
-``batching``      ``supports_batching``       decodes several requests in one batch
-``concurrency``   ``supports_concurrency``    safe to call from several threads at once (a remote server)
-``tools``         ``supports_tools``          tool calls valid by construction (a grammar)
-``embeddings``    ``supports_embeddings``     turns texts into vectors
-================  ==========================  ==================================================
+===================  ============================  =======================================================================
+capability           attribute                     meaning
+===================  ============================  =======================================================================
+``streaming``        ``can_stream``                yields text while it generates
+``json_schema``      ``supports_schema``           output constrained to a JSON Schema
+``loglikelihood``    ``supports_loglikelihood``    log-probability of given continuations (``score``)
+``logprobs``         ``supports_logprobs``         per-token log-probabilities of a token sequence (perplexity)
+``prompt_logprobs``  ``supports_prompt_logprobs``  every token of a text with its log-probability and the top alternatives
+``batching``         ``supports_batching``         decodes several requests in one batch
+``concurrency``      ``supports_concurrency``      safe to call from several threads at once (a remote server)
+``tools``            ``supports_tools``            tool calls valid by construction (a grammar)
+``embeddings``       ``supports_embeddings``       turns texts into vectors
+===================  ============================  =======================================================================
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ CAPABILITIES: dict[str, str] = {
     "json_schema": "supports_schema",
     "loglikelihood": "supports_loglikelihood",
     "logprobs": "supports_logprobs",
+    "prompt_logprobs": "supports_prompt_logprobs",
     "batching": "supports_batching",
     "concurrency": "supports_concurrency",
     "tools": "supports_tools",
@@ -48,6 +50,7 @@ _NEEDED_FOR = {
     "json_schema": "structured (JSON Schema) output",
     "loglikelihood": "scoring continuations (label tasks, multiple-choice benchmarks)",
     "logprobs": "perplexity",
+    "prompt_logprobs": "log-probabilities of a prompt's tokens (echo + logprobs on /v1/completions)",
     "batching": "continuous batching (--batch)",
     "concurrency": "serving several requests at once without a lock",
     "tools": "tool calling",

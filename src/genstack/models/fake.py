@@ -11,7 +11,7 @@ import random
 import re
 from typing import Callable, Iterator, Sequence
 
-from ..generation import Chunk, GenerationRequest, Message, StopMatcher, Usage, check_context
+from ..generation import Chunk, GenerationRequest, Message, StopMatcher, TokenLogprob, Usage, check_context
 from .base import Model
 
 __all__ = ["FakeChatModel"]
@@ -33,6 +33,7 @@ class FakeChatModel(Model):
 
     supports_schema = True
     supports_loglikelihood = True
+    supports_prompt_logprobs = True
 
     def __init__(
         self,
@@ -98,6 +99,24 @@ class FakeChatModel(Model):
             c_low = c.strip().lower()
             n = max(1, len(c.split()))
             out.append(-0.1 * n if reply.startswith(c_low) else (-1.0 * n if c_low in reply else -5.0 * n))
+        return out
+
+    def prompt_logprobs(self, text: str, top: int = 0, *, continuation: str = "") -> list[TokenLogprob]:
+        """Words as tokens: the first unscored, a repeat of the word before it -0.5, any other
+        -2.0; the top alternative at each position is the word before it (-0.5)."""
+        out: list[TokenLogprob] = []
+        offset = 0
+        for i, tok in enumerate(self.tokenize(text) + self.tokenize(continuation)):
+            if i == 0:
+                out.append(TokenLogprob(tok, offset, None, {}))
+            else:
+                prev = out[-1].text
+                lp = -0.5 if tok == prev else -2.0
+                alts = {prev: -0.5} if top else {}
+                if top > 1 and tok != prev:
+                    alts[tok] = -2.0
+                out.append(TokenLogprob(tok, offset, lp, alts))
+            offset += len(tok)
         return out
 
     def execute(self, request: GenerationRequest) -> Iterator[Chunk]:

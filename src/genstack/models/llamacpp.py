@@ -24,7 +24,7 @@ from typing import Any, Iterator, Sequence
 
 from ..config import Settings, load_settings
 from ..errors import GenstackError, InvalidParameter
-from ..generation import Chunk, GenerationRequest, Message, StopMatcher, Usage, check_context
+from ..generation import Chunk, GenerationRequest, Message, StopMatcher, TokenLogprob, Usage, check_context
 from .base import Model
 from .formats import GGUFInfo, read_gguf
 
@@ -69,6 +69,7 @@ class LlamaCppModel(Model):
     supports_tools = True  # calls generated under the grammar of the tools' schemas (genstack.agents.calling)
     supports_loglikelihood = True
     supports_logprobs = True
+    supports_prompt_logprobs = True
     supports_batching = True
 
     def __init__(
@@ -382,12 +383,19 @@ class LlamaCppModel(Model):
         One fresh evaluation of the sequence (it must fit the window), in
         batches of ``n_batch``, with logits kept only where they are needed.
         """
+        return [lp for lp, _ in self._scan(tokens, score_from, 0)]
+
+    def _scan(self, tokens: Sequence[int], score_from: int, top: int) -> list[tuple[float, list[tuple[int, float]]]]:
+        """(log P(tokens[i] | tokens[:i]), the ``top`` most likely (token, log-probability) there)
+        for i from ``score_from``."""
+        import numpy as np
+
         if len(tokens) > self._n_ctx:
             raise InvalidParameter(f"{len(tokens)} tokens do not fit the {self._n_ctx}-token window")
         llm = self.llama
         n_vocab = llm.n_vocab()
         step = int(self._llama_kwargs.get("n_batch") or 512)
-        out: list[float] = []
+        out: list[tuple[float, list[tuple[int, float]]]] = []
         with self._lock:
             llm.reset()
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)
@@ -397,9 +405,43 @@ class LlamaCppModel(Model):
                     for j in range(len(chunk)):
                         nxt = start + j + 1
                         if nxt >= score_from:
-                            out.append(float(_log_softmax(_logits(llm, j, n_vocab))[tokens[nxt]]))
+                            lps = _log_softmax(_logits(llm, j, n_vocab))
+                            best: list[tuple[int, float]] = []
+                            if top:
+                                ids = np.argpartition(-lps, top)[:top] if top < n_vocab else np.arange(n_vocab)
+                                best = sorted(((int(i), float(lps[i])) for i in ids), key=lambda t: -t[1])
+                            out.append((float(lps[tokens[nxt]]), best))
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)
             llm.reset()
+        return out
+
+    def prompt_logprobs(self, text: str, top: int = 0, *, continuation: str = "") -> list[TokenLogprob]:
+        """Every token of ``text`` (then of ``continuation``, tokenized on its own) with its
+        log-probability given the tokens before it (the BOS token too, when the model adds one, so
+        the first text token is scored), and the ``top`` best."""
+        tokens = self.tokenize(text)
+        if not tokens:
+            raise InvalidParameter("the text is empty")
+        if continuation:
+            tokens = tokens + self.llama.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)
+        n_bos = 1 if self._wants_bos(text) and tokens and tokens[0] == self.llama.token_bos() else 0
+        scores = self._scan(tokens, 1, top) if len(tokens) > 1 else []
+        llm = self.llama
+
+        def piece(tid: int) -> str:
+            return llm.detokenize([tid], special=True).decode("utf-8", errors="replace")
+
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        out: list[TokenLogprob] = []
+        offset = 0
+        for k in range(n_bos, len(tokens)):
+            t = decoder.decode(llm.detokenize([tokens[k]], special=True), final=k == len(tokens) - 1)
+            lp, best = scores[k - 1] if k >= 1 else (None, [])
+            alts: dict[str, float] = {}
+            for tid, v in best:
+                alts.setdefault(piece(tid), v)
+            out.append(TokenLogprob(t, offset, lp, alts))
+            offset += len(t)
         return out
 
     def _last_logprobs(self):

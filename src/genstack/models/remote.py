@@ -16,6 +16,12 @@ and never appears in a log line or an error.
   decoding, so genstack validates the result as always.
 - Timeouts, connection errors, 429 and 5xx are retried (3 attempts, backoff 0.5 s, 1 s) before any
   text has arrived; then one error line.
+- Log-likelihoods (label tasks, ``genstack eval bench``) come from ``/completions`` with ``echo`` and
+  ``logprobs`` (the legacy OpenAI API; vLLM and ``genstack serve`` answer it): the text is sent with
+  ``max_tokens: 1`` (llama.cpp's server reads 0 as "no limit") and the tokens after the prompt are
+  summed. A server that refuses, or sends no log-probabilities, is one error naming the capability;
+  one whose log-probabilities disagree with its own ``top_logprobs`` (llama-cpp-python's server
+  0.3.x shifts them by one token) is refused rather than believed.
 - Token counts for fitting prompts are estimates (4 characters a token): the server's tokenizer is
   not known here. The window is ``context_length`` (default 8192).
 """
@@ -26,7 +32,7 @@ import json
 from typing import Any, Iterator, Sequence
 
 from ..errors import InvalidParameter
-from ..generation import Chunk, GenerationRequest, Message, Usage
+from ..generation import Chunk, GenerationRequest, Message, TokenLogprob, Usage
 from ..openai_client import OpenAIClient, RemoteError, parse_spec
 from .base import Model
 
@@ -40,6 +46,8 @@ class OpenAIModel(Model):
     can_stream = True
     supports_schema = True  # sent as response_format; the result is validated
     supports_concurrency = True  # the server schedules concurrent requests; no lock here
+    supports_loglikelihood = True  # through echo + logprobs; a server without them is a clear error
+    supports_prompt_logprobs = True
     #: checks a spec without connecting (genstack serve --model validates names at start)
     check_spec = staticmethod(parse_spec)
 
@@ -131,7 +139,138 @@ class OpenAIModel(Model):
             resp.close()
         yield Chunk("", finish_reason=finish, usage=usage or Usage(0, 0))  # type: ignore[arg-type]
 
-    def render_chat(self, messages: Sequence[Message]) -> str:
-        """What is sent, readably (the server applies its own chat template, which genstack cannot see)."""
+    def shown_prompt(self, messages: Sequence[Message]) -> str:
+        """What is sent, readably, without a round trip (the server applies its own chat template)."""
         return "".join(f"<{m.role}>\n{m.content}\n" for m in messages) + "<assistant>\n"
 
+    def count_chat_tokens(self, messages: Sequence[Message]) -> int:
+        return self.count_tokens(self.shown_prompt(messages))  # an estimate either way: no round trip
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        """The exact prompt the server makes of ``messages``, from its ``POST /apply-template``
+        (llama.cpp's server and genstack serve have it): what scoring a continuation of a chat prompt
+        needs. A server without it is one error: scores against a guessed template would be wrong."""
+        from .capabilities import UnsupportedCapability
+
+        root = self.base_url[:-3] if self.base_url.endswith("/v1") else self.base_url
+        body = {"model": self.remote_model, "messages": [{"role": m.role, "content": m.content} for m in messages]}
+        try:
+            resp = self.client.post(root + "/apply-template", body)
+        except RemoteError as exc:
+            if any(f"HTTP {c}:" in str(exc) for c in (404, 405, 501)) and "model" not in str(exc).split("HTTP ", 1)[-1]:
+                raise UnsupportedCapability(
+                    f"{root} does not render chat prompts (POST /apply-template): needed to score continuations of a "
+                    "chat prompt (label tasks with --method llm, tool-call decisions); use llama.cpp's server, "
+                    "genstack serve or a local model, or a raw prompt") from None
+            raise
+        try:
+            prompt = resp.json().get("prompt")
+        except ValueError:
+            prompt = None
+        finally:
+            resp.close()
+        if not isinstance(prompt, str):
+            raise RemoteError(f"{root}/apply-template: the answer holds no prompt")
+        return prompt
+
+    # -- scoring through echo + logprobs ---------------------------------------------------
+    def prompt_logprobs(self, text: str, top: int = 0, *, continuation: str = "") -> list[TokenLogprob]:
+        """The server's log-probabilities of every token of ``text`` (``/completions``, ``echo``);
+        a ``continuation`` is sent joined to it (the server tokenizes the whole)."""
+        from .capabilities import UnsupportedCapability
+
+        text = text + continuation
+        if not text:
+            raise InvalidParameter("the text is empty")
+        body = {"model": self.remote_model, "prompt": text, "max_tokens": 1, "echo": True,
+                "logprobs": max(1, int(top)), "temperature": 0.0, "stream": False}
+        missing = (f"{self.base_url} does not return prompt log-probabilities (echo + logprobs on /completions): "
+                   "needed for scoring continuations (label tasks, multiple-choice benchmarks); "
+                   "use a server that does (vLLM, genstack serve) or a local model")
+        try:
+            resp = self.client.post("/completions", body)
+        except RemoteError as exc:
+            msg = str(exc)
+            detail = msg.split("HTTP ", 1)[-1][5:].lower()
+            refused = any(f"HTTP {c}:" in msg for c in (405, 501)) or ("HTTP 404:" in msg and "model" not in detail) or (
+                any(f"HTTP {c}:" in msg for c in (400, 422)) and ("echo" in msg or "logprob" in msg))
+            if refused:
+                raise UnsupportedCapability(f"{missing} ({str(exc).split(': ', 1)[-1][:200]})") from None
+            raise
+        try:
+            lp = (resp.json().get("choices") or [{}])[0].get("logprobs") or {}
+        except ValueError:
+            raise RemoteError(f"{self.base_url}/completions: the answer is not JSON") from None
+        finally:
+            resp.close()
+        tokens, values = lp.get("tokens"), lp.get("token_logprobs")
+        if not tokens or not isinstance(values, list) or len(values) != len(tokens):
+            raise UnsupportedCapability(missing)
+        tops = lp.get("top_logprobs") or [None] * len(tokens)
+        offsets = lp.get("text_offset")
+        if not isinstance(offsets, list) or len(offsets) != len(tokens):
+            offsets, at = [], 0
+            for t in tokens:
+                offsets.append(at)
+                at += len(t)
+        _check_alignment(self.base_url, tokens, tops)
+        out = []
+        for i, (tok, v, alts, off) in enumerate(zip(tokens, values, tops, offsets)):
+            if off >= len(text):
+                break  # the one generated token
+            if off + len(str(tok)) > len(text):
+                raise RemoteError(f"{self.base_url}: the server joined the end of the text and the generated token into "
+                                  f"one token ({tok!r}), so the text's own tokens were not scored")
+            alts = {str(k): float(x) for k, x in (alts or {}).items()}
+            if v is not None and alts:
+                best = max(alts.values())
+                if float(v) > best + 1e-3 or (tok in alts and abs(alts[tok] - float(v)) > 1e-3):
+                    raise RemoteError(
+                        f"{self.base_url}: the server's log-probability of token {i} ({tok!r}: {float(v):.3f}) "
+                        f"disagrees with its own top_logprobs ({best:.3f} for the best), so scores from it would be "
+                        "wrong (llama-cpp-python's server 0.3.x shifts echoed log-probabilities by one token); "
+                        "use vLLM, genstack serve or a local model for scoring")
+            out.append(TokenLogprob(str(tok), int(off), None if v is None else float(v),
+                                    dict(sorted(alts.items(), key=lambda kv: -kv[1]))))
+        return out
+
+    def loglikelihood(self, prompt: str, continuations: Sequence[str]) -> list[tuple[float, bool | None]]:
+        """(summed log-probability, whether greedy decoding gives it) of each continuation: the
+        tokens of ``prompt + continuation`` that reach past the prompt, one request each."""
+        return [(lp, greedy) for lp, greedy, _ in self._continuations(prompt, continuations)]
+
+    def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        return [lp for lp, _, _ in self._continuations(prompt, continuations)]
+
+    def score_tokens(self, prompt: str, continuations: Sequence[str]) -> list[tuple[float, int]]:
+        """The server's own token counts (this side cannot tokenize)."""
+        return [(lp, max(1, n)) for lp, _, n in self._continuations(prompt, continuations)]
+
+    def _continuations(self, prompt: str, continuations: Sequence[str]) -> list[tuple[float, bool, int]]:
+        if not prompt:
+            raise InvalidParameter("the prompt is empty")
+        out: list[tuple[float, bool, int]] = []
+        for cont in continuations:
+            if not cont:
+                out.append((0.0, True, 0))
+                continue
+            toks = [t for t in self.prompt_logprobs(prompt + cont, top=1) if t.offset + len(t.text) > len(prompt)]
+            if not toks or any(t.logprob is None for t in toks):
+                raise RemoteError(f"{self.base_url}: no log-probabilities came back for the continuation {cont[:40]!r}")
+            greedy = all(bool(t.top) and next(iter(t.top)) == t.text for t in toks)
+            out.append((sum(t.logprob for t in toks), greedy, len(toks)))  # type: ignore[misc]
+        return out
+
+
+def _check_alignment(base_url: str, tokens: list, tops: list) -> None:
+    """Refuse echoed log-probabilities that are one token out of step: llama-cpp-python's server
+    (0.3.x) gives, at token i, the distribution over token i+1. Then the best alternative at i is
+    token i+1 far more often than token i, which a correct server shows only on repetitive text."""
+    best = [max(t, key=t.get) if isinstance(t, dict) and t else None for t in tops]
+    aligned = sum(1 for b, tok in zip(best, tokens) if b is not None and b == tok)
+    shifted = sum(1 for b, nxt in zip(best, tokens[1:]) if b is not None and b == nxt)
+    if shifted >= 2 and shifted > aligned:
+        raise RemoteError(
+            f"{base_url}: the server's echoed log-probabilities are one token out of step (its best guess at a "
+            f"token is the next token {shifted} times, the token itself {aligned} times), so scores from it would "
+            "be wrong (llama-cpp-python's server 0.3.x does this); use vLLM, genstack serve or a local model for scoring")

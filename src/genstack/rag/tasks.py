@@ -74,6 +74,19 @@ def _softmax(logps: Sequence[float]) -> list[float]:
     return [e / s for e in ex]
 
 
+def _reply_label(model: Model, labels: Sequence[str], prompt: str, reasoning: str | None, *,
+                 messages: list[Message] | None = None) -> Label:
+    """The label the model's greedy reply starts with (or names), when its scores are not available."""
+    params = SamplingParams(greedy=True, max_tokens=16)
+    out = model.generate(messages=messages, params=params) if messages else model.generate(prompt, params=params)
+    reply = out.text.strip().lower()
+    hit = next((lab for lab in labels if reply.startswith(lab.lower())), None)
+    hit = hit or next((lab for lab in labels if lab.lower() in reply), None)
+    if hit is None:
+        raise GenstackError(f"the model replied {reply!r}, which is none of: {', '.join(labels)}")
+    return Label(hit, None, {}, prompt, reasoning)
+
+
 def choose_label(model: Model, messages: list[Message], labels: Sequence[str], *, reason: bool = False,
                  baseline: list[Message] | None = None) -> Label:
     """Pick one of ``labels`` as the model's reply to ``messages``.
@@ -83,34 +96,30 @@ def choose_label(model: Model, messages: list[Message], labels: Sequence[str], *
     renormalised: *contextual calibration* (Zhao et al., 2021), which removes
     a small model's prior bias towards some labels.
     """
-    prompt = model.render_chat(messages)
+    from ..models.capabilities import UnsupportedCapability
+
+    try:
+        prompt = model.render_chat(messages)
+    except UnsupportedCapability:  # a remote server that cannot show its chat template: its chat reply decides
+        return _reply_label(model, labels, model.shown_prompt(messages), None, messages=messages)
     reasoning = None
     if reason:  # chain of thought: let the model reason, then score the label after a marker
         reasoning = model.generate(prompt, params=SamplingParams(greedy=True, max_tokens=REASON_TOKENS,
                                                                  stop=("Sentiment:", "Category:", "Answer:"))).text.strip()
         prompt = prompt + reasoning + "\nAnswer: "
     try:
-        logps = model.score(prompt, list(labels))
-    except GenstackError:
-        reply = model.generate(prompt, params=SamplingParams(greedy=True, max_tokens=16)).text.strip().lower()
-        hit = next((lab for lab in labels if reply.startswith(lab.lower())), None)
-        hit = hit or next((lab for lab in labels if lab.lower() in reply), None)
-        if hit is None:
-            raise GenstackError(f"the model replied {reply!r}, which is none of: {', '.join(labels)}") from None
-        return Label(hit, None, {}, prompt, reasoning)
+        scored = model.score_tokens(prompt, list(labels))
+    except GenstackError:  # no log-likelihoods (declared, or the server has none): the generated reply decides
+        return _reply_label(model, labels, prompt, reasoning)
     # length-normalise so multi-token labels are not penalised for their length
-    tok = [max(1, model.count_tokens(lab) - (1 if _adds_bos(model) else 0)) for lab in labels]
-    probs = _softmax([lp / n for lp, n in zip(logps, tok)])
+    tok = [n for _, n in scored]
+    probs = _softmax([lp / n for lp, n in scored])
     if baseline is not None and not reason:
         prior = _softmax([lp / n for lp, n in zip(model.score(model.render_chat(baseline), list(labels)), tok)])
         adj = [p / max(q, 1e-9) for p, q in zip(probs, prior)]
         probs = [a / sum(adj) for a in adj]
     best = max(range(len(labels)), key=lambda i: probs[i])
     return Label(labels[best], probs[best], dict(zip(labels, probs)), prompt, reasoning)
-
-
-def _adds_bos(model: Model) -> bool:
-    return model.count_tokens("a") > 1
 
 
 def check_method(method: str, name: str = "method") -> str:

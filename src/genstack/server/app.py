@@ -147,7 +147,7 @@ def create_app(settings: Settings | None = None, config: ServerConfig | None = N
     from fastapi.staticfiles import StaticFiles
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from . import routes_api, routes_arena, routes_openai
+    from . import routes_api, routes_arena, routes_openai, scoring
 
     settings = settings or load_settings()
     config = config or ServerConfig()
@@ -199,6 +199,7 @@ def create_app(settings: Settings | None = None, config: ServerConfig | None = N
     app.include_router(routes_openai.router)
     app.include_router(routes_api.router)
     app.include_router(routes_arena.router)
+    app.include_router(scoring.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():

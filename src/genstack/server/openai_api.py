@@ -37,6 +37,11 @@ class ChatParams:
         self.functions: list = []
         self.tool_choice: Any = "auto"
         self.parallel = True
+        #: /v1/completions: return the prompt before the text; log-probabilities with the ``logprobs``
+        #: best alternatives (None: none); generate nothing (``max_tokens: 0`` with ``echo``)
+        self.echo = False
+        self.logprobs: int | None = None
+        self.score_only = False
 
 
 def _require_object(body: Any) -> dict:
@@ -45,7 +50,7 @@ def _require_object(body: Any) -> dict:
     return body
 
 
-def _common(body: dict, cap: int) -> tuple[str, SamplingParams, bool, bool, bool]:
+def _common(body: dict, cap: int, *, allow_zero: bool = False) -> tuple[str, SamplingParams, bool, bool, bool]:
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise APIError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
@@ -54,7 +59,7 @@ def _common(body: dict, cap: int) -> tuple[str, SamplingParams, bool, bool, bool
         raise APIError(400, "only n=1 is supported", param="n")
     for name in _UNSUPPORTED_TRUE:
         if body.get(name):
-            raise APIError(400, f"{name} is not supported", param=name)
+            raise APIError(400, f"{name} is not supported on this endpoint", param=name)
     for name in ("presence_penalty", "frequency_penalty"):
         v = body.get(name)
         if v not in (None, 0, 0.0):
@@ -63,12 +68,14 @@ def _common(body: dict, cap: int) -> tuple[str, SamplingParams, bool, bool, bool
     clamp = max_tokens is None
     if max_tokens is None:
         max_tokens = cap
+    elif allow_zero and isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens == 0:
+        pass  # score the prompt only (echo)
     elif isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise APIError(400, f"max_tokens must be a positive integer, got {max_tokens!r}", param="max_tokens")
     elif max_tokens > cap:
         raise APIError(400, f"max_tokens is {max_tokens} but this server allows at most {cap}", param="max_tokens",
                        code="max_tokens_too_large")
-    kw: dict[str, Any] = {"max_tokens": max_tokens}
+    kw: dict[str, Any] = {"max_tokens": max(1, max_tokens)}
     temperature = body.get("temperature")
     if temperature is not None:
         kw["temperature"] = temperature
@@ -218,9 +225,21 @@ def parse_chat(body: Any, cap: int) -> tuple[ChatParams, list[Message]]:
     return cp, messages
 
 
+#: the most alternatives per token ``logprobs`` may ask for (OpenAI's legacy API: 5; vLLM: 20)
+MAX_LOGPROBS = 20
+
+
 def parse_completion(body: Any, cap: int) -> tuple[ChatParams, str]:
     body = _require_object(body)
-    model, params, stream, include_usage, clamp = _common(body, cap)
+    echo = body.get("echo", False)
+    if not isinstance(echo, bool):
+        raise APIError(400, "echo must be true or false", param="echo")
+    logprobs = body.get("logprobs")
+    if logprobs is not None and (isinstance(logprobs, bool) or not isinstance(logprobs, int)
+                                 or not 0 <= logprobs <= MAX_LOGPROBS):
+        raise APIError(400, f"logprobs must be an integer from 0 to {MAX_LOGPROBS}, got {logprobs!r}", param="logprobs")
+    model, params, stream, include_usage, clamp = _common(
+        {k: v for k, v in body.items() if k not in ("echo", "logprobs")}, cap, allow_zero=echo)
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
         prompt = prompt[0]
@@ -232,7 +251,14 @@ def parse_completion(body: Any, cap: int) -> tuple[ChatParams, str]:
         raise APIError(400, "suffix is not supported", param="suffix")
     if body.get("best_of") not in (None, 1):
         raise APIError(400, "best_of is not supported", param="best_of")
-    return ChatParams(model, params, stream, include_usage, None, clamp), prompt
+    if stream and logprobs is not None:
+        raise APIError(400, "logprobs are not streamed here; send stream: false", param="logprobs")
+    if not prompt and (echo or logprobs is not None):
+        raise APIError(400, "the prompt is empty", param="prompt")
+    cp = ChatParams(model, params, stream, include_usage, None, clamp)
+    cp.echo, cp.logprobs = echo, logprobs
+    cp.score_only = echo and body.get("max_completion_tokens", body.get("max_tokens")) == 0
+    return cp, prompt
 
 
 def parse_embeddings(body: Any) -> tuple[str | None, list[str], str]:

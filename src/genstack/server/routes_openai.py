@@ -402,21 +402,29 @@ async def completions(request: Request):
     run = _Run(gs, "/v1/completions", cp.model, key_id, body)
     run.params = cp.params.to_dict()
     cid, created = completion_id("cmpl"), now()
+    if cp.logprobs is not None or cp.score_only:
+        from .scoring import scored_completion
+
+        return await scored_completion(gs, cp, prompt, run, cid, created)
     make = _generation(gs, cp.model, lambda m: m.count_tokens(prompt), prompt=prompt, params=cp.params,
                        on_overflow="clamp" if cp.clamp else "error")
     items = await _started(engine.stream(make, lock=cp.model))
+    head = prompt if cp.echo else ""
     if not cp.stream:
         final = await _collect(items, run)
         run.done(cid, 200, final)
         return {"id": cid, "object": "text_completion", "created": created, "model": cp.model,
                 "system_fingerprint": None,
-                "choices": [{"index": 0, "text": final.text, "logprobs": None, "finish_reason": final.finish_reason}],
+                "choices": [{"index": 0, "text": head + final.text, "logprobs": None,
+                             "finish_reason": final.finish_reason}],
                 "usage": _usage_dict(final.usage)}
 
     final = None
 
     async def events():
         nonlocal final
+        if head:
+            yield sse(chunk(cid, cp.model, created, obj="text_completion", text=head))
         async for item in items:
             if isinstance(item, str):
                 if item:
