@@ -97,6 +97,43 @@ def test_scores_through_genstack_serve_equal_the_local_models(remote, smol, tmp_
     assert far["examples"] == near["examples"] == 10 and far["metrics"] == near["metrics"]
 
 
+def test_synth_writes_with_a_remote_model(remote, tmp_path):
+    """genstack synth qa and synth task with --model openai:…: the remote model writes (and, for
+    extraction, extracts), the local checks decide, and each row names the remote model."""
+    from ._server import SAMPLE
+
+    url, _ = remote
+    spec = f"openai:smollm2-135m-instruct@{url}/v1"
+    env = {**os.environ, "GENSTACK_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+
+    def cli(*args):
+        p = subprocess.run([sys.executable, "-m", "genstack", *args], env=env, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    subprocess.run([sys.executable, "-m", "genstack", "ingest", str(SAMPLE), "-c", "docs"], env=env, check=True,
+                   capture_output=True)
+    qa = cli("synth", "qa", "-c", "docs", "--n", "2", "--kinds", "factoid", "--model", spec, "-o", str(tmp_path / "qa.jsonl"),
+             "--json")
+    rows = [json.loads(x) for x in (tmp_path / "qa.jsonl").read_text().splitlines()]
+    assert qa["model"] == spec and sum(qa["generated"].values()) >= 2 and qa["items"] == len(rows) >= 1
+    assert all(r["model"] == spec and r["question"].endswith("?") for r in rows)
+
+    seeds, schema = tmp_path / "seeds.jsonl", tmp_path / "schema.json"
+    seeds.write_text("".join(json.dumps({"text": t}) + "\n" for t in (
+        "Maria Lopez ordered 3 desk lamps for her new office.", "Please send 12 boxes of paper to Tom Becker.",
+        "Akira Sato wants 2 standing desks delivered next week.")))
+    schema.write_text(json.dumps({"type": "object", "properties": {"customer": {"type": "string"}, "quantity": {"type": "integer"}},
+                                  "required": ["customer", "quantity"]}))
+    ex = cli("synth", "task", "extract", "--schema", str(schema), "--seeds", str(seeds), "--n", "1", "--model", spec,
+             "-o", str(tmp_path / "ex.jsonl"), "--json")
+    assert ex["model"] == spec and ex["generated"]["extract"] >= 1
+    from genstack.synth.extract import complete, grounded
+
+    for r in map(json.loads, (tmp_path / "ex.jsonl").read_text().splitlines()):
+        assert r["model"] == spec and grounded(r["fields"], r["text"]) and complete(r["fields"], r["text"], r["schema"])
+
+
 def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path):
     from ._server import free_port
 

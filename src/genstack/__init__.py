@@ -72,6 +72,7 @@ _LAZY = {
     # synthetic data
     "synth_qa": ("genstack.synth.qa", "synth_qa"),
     "synth_task": ("genstack.synth.task", "synth_task"),
+    "synth_extract": ("genstack.synth.extract", "synth_extract"),
     # tuning
     "tune_sft": ("genstack.tune.sft", "sft"),
     "SFTConfig": ("genstack.tune.sft", "SFTConfig"),
@@ -138,7 +139,7 @@ __all__ = [
     # the arena
     "Arena", "ArenaDB", "Leaderboard", "leaderboard",
     # synthetic data
-    "synth_qa", "synth_task",
+    "synth_qa", "synth_task", "synth_extract",
     # tuning
     "tune_sft", "SFTConfig", "tune_dpo", "DPOConfig", "TuneResult", "tune_report",
     # agents and tools

@@ -86,12 +86,15 @@ def qa(
 
 @app.command("task")
 def task_cmd(
-    task: str = typer.Argument(..., help="sentiment or classify."),
-    output: Path = typer.Option(..., "--output", "-o", help="JSONL to write (rows with text, label and chat "
-                                "messages; the format `genstack eval task --dataset` reads)."),
+    task: str = typer.Argument(..., help="sentiment, classify or extract."),
+    output: Path = typer.Option(..., "--output", "-o", help="JSONL to write (rows with text, label (extract: "
+                                "fields) and chat messages; for sentiment and classify the format `genstack eval "
+                                "task --dataset` reads)."),
     labels: Optional[str] = typer.Option(None, "--labels", "-l", help="classify: comma-separated labels."),
+    schema: Optional[Path] = typer.Option(None, "--schema", help="extract: a JSON Schema file of the fields."),
     seeds: Optional[Path] = typer.Option(None, "--seeds", help="A JSONL of seed examples {\"text\", \"label\"}, at "
-                                         "least one per label. [default for sentiment: the 36 shipped anchors]"),
+                                         "least one per label (extract: {\"text\"} rows). [default for sentiment: "
+                                         "the 36 shipped anchors]"),
     n: int = typer.Option(30, "--n", help="Examples to keep, spread evenly over the labels."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="The model that writes (a bigger remote one "
                                         "writes better data: openai:MODEL@URL)."),
@@ -101,9 +104,11 @@ def task_cmd(
     template: Optional[str] = typer.Option(None, "--template", help="FILE.toml or FILE.toml:NAME. [default: synth_task.write]"),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Labelled examples for sentiment or classification, written by the model from a few seeds and
-    kept only if they pass checks: one well-formed line, not a copy of a seed, given the intended
-    label by an embedding classifier built from the seeds, and no near-duplicate of a kept one.
+    """Labelled examples for sentiment, classification or extraction, written by the model from a
+    few seeds and kept only if they pass checks: one well-formed line, not a copy of a seed, the
+    label check, and no near-duplicate of a kept one. The label check of sentiment and classify is
+    an embedding classifier built from the seeds giving the intended label; of extract, the same
+    model's extraction is valid for --schema and every value in it occurs in the text.
     Prints how many were generated and kept per label and dropped by each check.
     """
     from ..errors import InvalidParameter
@@ -114,12 +119,25 @@ def task_cmd(
         raise InvalidParameter(f"--output {output} is a folder; give a file name")
     if not output.parent.exists():
         raise InvalidParameter(f"--output: folder {output.parent} does not exist")
+    if task not in ("sentiment", "classify", "extract"):
+        raise InvalidParameter(f"the task must be one of sentiment, classify, extract, got {task!r}")
     if task == "classify" and not labels:
         raise InvalidParameter("classify needs --labels, e.g. --labels billing,delivery,other")
-    rows = load_seeds(seeds, task) if task in ("sentiment", "classify") else None
-    report = synth_task(task, labels=labels.split(",") if labels else None, seeds=rows, n=n, model=model,
-                        seed=seed, temperature=temperature, dedupe=dedupe, template=template,
-                        settings=_common.settings())
+    if task == "extract":
+        from ..prompts.structured import load_schema
+        from ..synth.extract import EXTRACT_FILTERS, load_texts, synth_extract
+
+        if schema is None or seeds is None:
+            raise InvalidParameter("extract needs --schema FILE.json and --seeds FILE.jsonl of {\"text\"} rows")
+        report = synth_extract(load_schema(schema), seeds=load_texts(seeds), n=n, model=model, seed=seed,
+                               temperature=temperature, dedupe=dedupe, template=template, settings=_common.settings())
+        filters = EXTRACT_FILTERS
+    else:
+        rows = load_seeds(seeds, task) if task in ("sentiment", "classify") else None
+        report = synth_task(task, labels=labels.split(",") if labels else None, seeds=rows, n=n, model=model,
+                            seed=seed, temperature=temperature, dedupe=dedupe, template=template,
+                            settings=_common.settings())
+        filters = TASK_FILTERS
     write_jsonl(report.items, output)
     if json_out:
         _common.print_json({**report.to_dict(), "output": str(output)})
@@ -133,7 +151,7 @@ def task_cmd(
         t.add_row(lab, str(report.generated[lab]), str(report.kept.get(lab, 0)))
     con = _common.console()
     con.print(t)
-    drops = ", ".join(f"{f} {report.dropped[f]}" for f in TASK_FILTERS if report.dropped.get(f))
+    drops = ", ".join(f"{f} {report.dropped[f]}" for f in filters if report.dropped.get(f))
     con.print(f"dropped by check: {drops or 'none'}")
     con.print(f"wrote {len(report.items)} examples to {output} ({report.seconds:.0f} s)")
     if len(report.items) < n:

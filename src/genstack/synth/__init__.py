@@ -7,7 +7,7 @@ from .._lazy import lazy_names
 
 _LAZY = {"synth_qa": "qa", "SynthItem": "qa", "SynthReport": "qa", "qa_messages": "qa", "write_jsonl": "qa",
          "KINDS": "qa", "FILTERS": "qa", "synth_task": "task", "TaskItem": "task",
-         "TASK_FILTERS": "task"}
+         "TASK_FILTERS": "task", "synth_extract": "extract", "ExtractItem": "extract", "EXTRACT_FILTERS": "extract"}
 
 __all__ = sorted(_LAZY)
 
