@@ -375,3 +375,12 @@ def test_a_file_that_is_not_a_database_is_a_one_line_error(home, capsys):
     assert run(["arena", "list"]) == 1
     err = capsys.readouterr().err
     assert "cannot open the arena database" in err and err.count("\n") == 1
+
+
+def test_an_empty_answer_is_shown_as_such_not_as_a_blank(tmp_path, capsys):
+    from genstack.cli.arena_cmd import EMPTY, _run_one
+
+    arena, _ = _arena(tmp_path, replies=("", "Paris."))
+    res = _run_one(arena, "Capital of France?", SamplingParams(greedy=True), None, json_out=False)
+    out = capsys.readouterr().out
+    assert "" in (res.answer_a, res.answer_b) and out.count(EMPTY) == 1 and "Paris." in out

@@ -179,3 +179,22 @@ def test_arena_battle_streams_both_sides_hides_names_until_the_vote_then_rates(p
     assert answer_a.strip() and answer_a.split()[0] in answers["a"]
     assert '"max_tokens": 48' in params
     assert page.outside_requests == [] and page.errors == []
+
+
+def test_an_empty_arena_answer_is_shown_as_no_answer(page):
+    """A model that returns nothing (Gemma 3 270M base sometimes does) must not look like a blank panel
+    the user votes on by mistake. The battle stream is the server's format, served by the page's route."""
+    import json
+
+    events = [{"side": "a", "delta": "Paris."}, {"side": "a", "finish_reason": "stop", "text": "Paris."},
+              {"side": "b", "finish_reason": "stop", "text": ""}, {"done": True, "battle": "b1"}]
+    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events)
+    page.route("**/api/arena/battles", lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body))
+    page.click("#tab-arena")
+    page.fill("#arena-prompt", "What is the capital of France?")
+    page.click("#arena-send")
+    page.wait_for_selector("#arena[data-state='voting']", timeout=30_000)
+    assert page.locator("#side-a .content").inner_text() == "Paris."
+    assert page.locator("#side-b .content").inner_text() == "(no answer: the model returned nothing)"
+    assert page.locator("#side-b .content.empty").count() == 1 and page.locator("#side-a .content.empty").count() == 0
+    assert page.errors == []

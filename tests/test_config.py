@@ -34,6 +34,8 @@ def test_default_home_follows_xdg(tmp_path):
         ("n_ctx = ", "cannot read config file"),
         ('flash_attn = "maybe"', "must be true or false"),
         ('weights = "q2_k"', "weights must be auto, original, q8_0 or f16"),
+        ('[mcp_servers.x]\ncommand = ["srv"]\napi_key_env = "K"', "goes with url"),
+        ('[mcp_servers.x]\nurl = "http://h/mcp"\napi_key = "secret"', "api_key_env"),
     ],
 )
 def test_bad_config_file_is_a_clear_error(tmp_path, content, fragment):

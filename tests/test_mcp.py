@@ -127,6 +127,13 @@ def test_mcp_bad_flags_are_one_line_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "genstack", "mcp", "--transport", "http", "--host", "0.0.0.0"],
                        env=_env(tmp_path / "home"), capture_output=True, text=True)
     assert r.returncode != 0 and "--allow-remote" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "genstack", "mcp", "--api-key", "k"],
+                       env=_env(tmp_path / "home"), capture_output=True, text=True)
+    assert r.returncode != 0 and "--api-key is for --transport http" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "genstack", "mcp", "--transport", "http", "--tools", "calculator",
+                        "--api-key", "k:calculator,shell"], env=_env(tmp_path / "home"), capture_output=True, text=True)
+    assert r.returncode != 0 and r.stderr.count("\n") == 1 and "shell not served here" in r.stderr
+    assert "API key 1:" in r.stderr and "k:" not in r.stderr  # named by position, never by the key
 
 
 @pytest.mark.integration
@@ -153,3 +160,106 @@ def test_an_agent_uses_the_tools_of_an_external_mcp_server(tmp_path):
     finally:
         agent.close()
     assert result.steps[0].results[0].output == "42" and result.answer == "It is 42."
+
+
+@pytest.mark.unit
+def test_api_keys_parse_and_a_limited_key_gets_only_its_tools_in_the_toolbox():
+    from genstack.agents.mcp import parse_api_keys
+    from genstack.errors import InvalidParameter
+
+    keys = parse_api_keys(["alpha", "beta:calculator"], ["calculator", "datetime"])
+    assert sorted(t for _, t in keys.values() if t) == [frozenset({"calculator"})]
+    assert all(v[0].startswith("key-") and "alpha" not in v[0] for v in keys.values())  # ids, never the key
+    with pytest.raises(InvalidParameter, match="read_file not served here"):
+        parse_api_keys(["gamma:calculator,read_file"], ["calculator"])
+    with pytest.raises(InvalidParameter, match="must not be empty"):
+        parse_api_keys([":calculator"], ["calculator"])
+    with pytest.raises(InvalidParameter, match="no tools after"):
+        parse_api_keys(["delta:"], ["calculator"])
+    box = ToolBox(["calculator", "datetime"])
+    refused = box.call(ToolCall("datetime", {}), only=frozenset({"calculator"}))
+    assert refused.status == "refused" and "allowed: calculator)" in refused.output  # datetime is not even named
+    assert box.call(ToolCall("calculator", {"expression": "1+1"}), only=frozenset({"calculator"})).output == "2"
+
+
+def _wait_for_http(port, proc, timeout=60):
+    import urllib.error
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/mcp", timeout=2)
+        except urllib.error.HTTPError:
+            return  # it answers (401 without a key, or 4xx for a bare GET)
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("genstack mcp did not start")
+            time.sleep(0.5)
+        else:
+            return
+
+
+@pytest.mark.integration
+def test_genstack_mcp_over_http_checks_api_keys_and_limits_tools_per_key(tmp_path):
+    """`genstack mcp --transport http --api-key`: no key is a 401; a full key sees every served tool; a key
+    limited to the calculator lists only it and its call of another tool is refused; an agent reaches the
+    server through [mcp_servers.NAME] api_key_env."""
+    import urllib.error
+    import urllib.request
+
+    from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+
+    port = free_port()
+    log = open(tmp_path / "mcp.log", "w")
+    env = {**_env(tmp_path / "home"), "GENSTACK_MCP_API_KEYS": "limited-key:calculator"}
+    proc = subprocess.Popen([sys.executable, "-m", "genstack", "mcp", "--transport", "http", "--port", str(port),
+                             "--model", "fake", "--tools", "calculator,datetime", "--api-key", "full-key"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        _wait_for_http(port, proc)
+        req = urllib.request.Request(url, data=b"{}", method="POST", headers={"Content-Type": "application/json",
+                                                                                "Authorization": "Bearer wrong"})
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(req, timeout=10)
+        assert exc.value.code == 401 and b"invalid API key" in exc.value.read()
+
+        def keyed(key):
+            return streamable_http_client(url, http_client=create_mcp_http_client(headers={"Authorization": f"Bearer {key}"}))
+
+        async def go(client):
+            names = sorted(t.name for t in (await client.list_tools()).tools)
+            ok = await client.call_tool("calculator", {"expression": "6 * 7"})
+            other = await client.call_tool("datetime", {})
+            return names, ok, other
+
+        names, ok, other = asyncio.run(_session(keyed("full-key"), go))
+        assert names == ["calculator", "datetime"] and text_of(ok) == "42" and not other.is_error
+        names, ok, other = asyncio.run(_session(keyed("limited-key"), go))
+        assert names == ["calculator"] and text_of(ok) == "42"
+        assert other.is_error and "not allowed" in text_of(other) and "datetime" not in text_of(other).split("allowed:")[1]
+
+        from genstack import load_settings
+        from genstack.agents.mcp import MCPServerConfig, MCPTools
+
+        home = tmp_path / "home"
+        home.mkdir(exist_ok=True)
+        (home / "config.toml").write_text(f'[mcp_servers.box]\nurl = "{url}"\napi_key_env = "BOX_KEY"\n')
+        settings = load_settings(data_dir=home, config_file=home / "config.toml")
+        cfg = MCPServerConfig.from_settings("box", settings)
+        with pytest.raises(Exception, match="BOX_KEY"):
+            MCPTools(cfg)
+        os.environ["BOX_KEY"] = "limited-key"
+        try:
+            tools = MCPTools(cfg)
+            try:
+                assert [t.name for t in tools.tools] == ["box.calculator"] and tools.call("calculator", {"expression": "2+3"}) == "5"
+            finally:
+                tools.close()
+        finally:
+            del os.environ["BOX_KEY"]
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()

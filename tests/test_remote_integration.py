@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from genstack import SamplingParams
+
 from ._server import serve_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -132,6 +134,32 @@ def test_synth_writes_with_a_remote_model(remote, tmp_path):
 
     for r in map(json.loads, (tmp_path / "ex.jsonl").read_text().splitlines()):
         assert r["model"] == spec and grounded(r["fields"], r["text"]) and complete(r["fields"], r["text"], r["schema"])
+
+
+def test_tools_go_natively_to_a_remote_genstack_serve(remote, tmp_path):
+    """A remote model passes tools to the server's own function calling (genstack serve's, under its
+    grammar), and genstack agent runs a tool loop on it."""
+    from genstack import get_model
+    from genstack.agents.calling import Function, respond
+
+    url, _ = remote
+    spec = f"openai:smollm2-135m-instruct@{url}/v1"
+    fn = Function("get_weather", "The weather in a city", {"type": "object", "properties": {"city": {"type": "string"}},
+                                                           "required": ["city"]})
+    m = get_model(spec)
+    *_, turn = respond(m, [{"role": "user", "content": "What is the weather in Oslo?"}], [fn], tool_choice="required",
+                       params=SamplingParams(greedy=True, max_tokens=64))
+    assert [c.name for c in turn.calls] == ["get_weather"] and isinstance(turn.calls[0].arguments["city"], str)
+    assert turn.calls[0].id.startswith("call_") and '"tools"' in turn.prompt
+    env = {**os.environ, "GENSTACK_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    p = subprocess.run([sys.executable, "-m", "genstack", "agent", "What is 17 times 23?", "--tools", "calculator",
+                        "--final-answer", "--max-steps", "1", "--model", spec, "--json"], env=env, capture_output=True,
+                       text=True, timeout=300)
+    out = json.loads(p.stdout)
+    step = out["steps"][0]
+    # final-answer mode: the first turn is a call, of the calculator (run here) or of final_answer (the answer)
+    assert [c["function"]["name"] for c in step["calls"]] == ["calculator"] or (out["stopped"] == "answer" and out["answer"])
+    assert all(r["status"] in ("ok", "error") for r in step["results"]), p.stderr
 
 
 def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path):

@@ -160,3 +160,64 @@ def test_remote_models_named_in_the_config_file(tmp_path, monkeypatch):
         cfg.write_text(bad)
         with pytest.raises(ConfigError, match=fragment):
             load_settings(cfg)
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                           "required": ["city"]}}}
+
+
+def tool_answer(calls=None, content=None, status=200):
+    def answer(request, n):
+        if status != 200:
+            return httpx.Response(status, json={"error": {"message": "tools are not supported by this model"}})
+        msg = {"role": "assistant", "content": content}
+        if calls is not None:
+            msg["tool_calls"] = calls
+        return httpx.Response(200, json={"choices": [{"message": msg, "finish_reason": "tool_calls" if calls else "stop"}],
+                                         "usage": {"prompt_tokens": 50, "completion_tokens": 9}})
+    return answer
+
+
+def test_tools_go_to_the_servers_own_function_calling_and_the_calls_are_validated():
+    from genstack.agents.calling import Function, ToolCallError, respond
+
+    fn = [Function.from_openai(WEATHER)]
+    good = [{"id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]
+    m, seen = model(tool_answer(good))
+    history = [{"role": "user", "content": "Weather in Oslo?"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Rome"}}}]},
+               {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]
+    *_, turn = respond(m, history, fn, tool_choice="required", params=SamplingParams(greedy=True, max_tokens=64))
+    assert [(c.name, c.arguments, c.id) for c in turn.calls] == [("get_weather", {"city": "Oslo"}, "call_abc")]
+    body = json.loads(seen[0].content)
+    assert seen[0].url == "http://gpu-box:8000/v1/chat/completions" and body["stream"] is False
+    assert body["tools"] == [WEATHER] and body["tool_choice"] == "required" and body["parallel_tool_calls"] is True
+    # the history goes as the OpenAI API has it: structured calls (arguments as a JSON string) and tool results
+    assert body["messages"][1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Rome"}'}
+    assert body["messages"][2] == {"role": "tool", "content": "sunny", "tool_call_id": "call_1"}
+    assert '"tools"' in turn.prompt and turn.usage.prompt_tokens == 50  # --show-prompt shows the request
+
+    for bad, why in (([{"function": {"name": "rm_rf", "arguments": "{}"}}], "not a valid call"),
+                     ([{"function": {"name": "get_weather", "arguments": '{"town": 1}'}}], "not a valid call"),
+                     ([{"function": {"name": "get_weather", "arguments": "{city"}}], "not JSON")):
+        m, _ = model(tool_answer(bad))
+        with pytest.raises(ToolCallError, match=why):
+            list(respond(m, [{"role": "user", "content": "x"}], fn))
+
+    m, _ = model(tool_answer(None, "It is sunny."))
+    items = list(respond(m, [{"role": "user", "content": "x"}], fn))
+    assert items[0] == "It is sunny." and items[-1].calls == [] and items[-1].content == "It is sunny."
+    m, _ = model(tool_answer(None, "No."))
+    with pytest.raises(ToolCallError, match="without a call"):
+        list(respond(m, [{"role": "user", "content": "x"}], fn, tool_choice="required"))
+
+
+def test_a_server_without_tools_is_one_line_naming_the_capability():
+    from genstack.agents.calling import Function, respond
+    from genstack.models.capabilities import UnsupportedCapability
+
+    m, _ = model(tool_answer(status=400))
+    with pytest.raises(UnsupportedCapability, match="native_tools"):
+        list(respond(m, [{"role": "user", "content": "x"}], [Function.from_openai(WEATHER)]))

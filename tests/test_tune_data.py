@@ -307,14 +307,18 @@ def test_pairs_from_arena_votes_and_from_its_export(tmp_path):
                           params={})
     tie = db.add_battle(prompt="Hi", model_a="x", model_b="y", answer_a="Hello", answer_b="Hey", params={})
     db.add_battle(prompt="unvoted", model_a="x", model_b="y", answer_a="1", answer_b="2", params={})
+    blank = db.add_battle(prompt="Capital of Spain?", model_a="x", model_b="y", answer_a=" ", answer_b="Paris.",
+                          params={})
     db.vote(won_b, "b")
     db.vote(tie, "tie")
+    db.vote(blank, "a")  # a vote for no answer
     exported = list(db.export())
     db.close()
     pairs = arena_pairs(s)
     assert pairs.rows == [{"prompt": [{"role": "user", "content": "Capital of Italy?"}], "chosen": "Rome.",
                            "rejected": "Milan."}]
-    assert len(pairs.skipped) == 1 and "not a preference" in pairs.skipped[0][1]
+    assert len(pairs.skipped) == 2 and "not a preference" in pairs.skipped[0][1]
+    assert "chosen answer is empty" in pairs.skipped[1][1]
     f = _write(tmp_path / "battles.jsonl", exported)
     from_file = load_pairs(f)
-    assert from_file.rows == pairs.rows and len(from_file.skipped) == 1
+    assert from_file.rows == pairs.rows and len(from_file.skipped) == 2

@@ -105,6 +105,7 @@ class Settings:
     #:     command = ["npx", "@modelcontextprotocol/server-filesystem", "/srv/docs"]   # over stdio
     #:     [mcp_servers.remote]
     #:     url = "http://tools-box:8765/mcp"                                          # streamable HTTP
+    #:     api_key_env = "TOOLS_BOX_KEY"      # optional: the variable holding its bearer key
     mcp_servers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -192,8 +193,11 @@ def _mcp_servers(raw: Any, origin: str) -> dict[str, dict[str, Any]]:
     out = {}
     for name, table in raw.items():
         where = f"{origin}: [mcp_servers.{name}]"
-        if not isinstance(table, dict) or set(table) - {"command", "url", "env"}:
-            raise ConfigError(f"{where} must be a table with command (a list) or url, and optionally env")
+        if not isinstance(table, dict) or set(table) - {"command", "url", "env", "api_key_env"}:
+            raise ConfigError(f"{where} must be a table with command (a list) or url, and optionally env "
+                              "(command) or api_key_env (url)")
+        if table.get("api_key_env") is not None and (table.get("url") is None or not isinstance(table["api_key_env"], str)):
+            raise ConfigError(f"{where}: api_key_env names an environment variable, and goes with url")
         cmd, url = table.get("command"), table.get("url")
         if (cmd is None) == (url is None):
             raise ConfigError(f"{where} needs either command or url")

@@ -24,6 +24,11 @@ trained on. How a call is produced:
   at once (only that function's, when named).
 * ``"none"``: a plain answer; the functions are not shown.
 
+A backend that does function calling itself (capability ``native_tools``: a
+remote OpenAI-compatible server) gets the tools and the history in OpenAI's
+format instead, and its calls are validated here against the functions'
+schemas like generated ones (:func:`_native_turn`).
+
 Tool results come back as ``role: "tool"`` messages. Templates of small chat
 models know only system/user/assistant turns, so an assistant turn with calls
 is rendered as its ``<tool_call>`` text and tool results as a user turn of
@@ -251,6 +256,11 @@ def respond(model, messages: Sequence[Any], functions: Sequence[Function], *, to
     declared ``tool_call_threshold``, None leaves the decision to free generation alone."""
     params = (params or SamplingParams()).with_seed()
     mode, usable = _choice(tool_choice, functions)
+    from ..models.capabilities import supports
+
+    if mode != "none" and usable and supports(model, "native_tools"):
+        yield from _native_turn(model, messages, usable, tool_choice, parallel, params, prepare, strict)
+        return
     msgs = tool_messages(messages, usable if mode != "none" and usable else (), template)
     if prepare is not None:
         msgs = prepare(msgs)
@@ -290,6 +300,62 @@ def respond(model, messages: Sequence[Any], functions: Sequence[Function], *, to
     finally:
         ts.close()
     yield _call_turn(model, msgs, usable, parallel, params, on_overflow, strict)
+
+
+def _wire(m: Any) -> dict:
+    """A chat message in the OpenAI wire format, tool calls and tool results kept as such."""
+    if isinstance(m, Message):
+        return {"role": m.role, "content": m.content}
+    out = {k: m[k] for k in ("role", "content", "name", "tool_call_id") if m.get(k) is not None}
+    if m.get("tool_calls"):
+        out["tool_calls"] = [{"id": c.get("id") or f"call_{i}", "type": "function",
+                              "function": {"name": c["function"]["name"],
+                                           "arguments": c["function"]["arguments"] if isinstance(c["function"].get("arguments"), str)
+                                           else json.dumps(c["function"].get("arguments") or {}, ensure_ascii=False)}}
+                             for i, c in enumerate(m["tool_calls"])]
+        out.setdefault("content", None)
+    return out
+
+
+def _native_turn(model, messages, functions: Sequence[Function], tool_choice: Any, parallel: bool,
+                 params: SamplingParams, prepare, strict: bool) -> Iterator[str | ToolTurn]:
+    """The turn from a backend's own function calling (a remote server): the history goes as OpenAI
+    messages (flattened by :func:`tool_messages` first when ``prepare`` must see it, as the guard
+    does), the calls come back in OpenAI's format and are validated here like generated ones."""
+    for i, m in enumerate(messages):  # the same checks as the prompt path, before anything is sent
+        if isinstance(m, dict) and m.get("role") == "assistant" and m.get("tool_calls"):
+            for c in m["tool_calls"]:
+                _call_text(c, i)
+    wire = ([_wire(m) for m in prepare(tool_messages(messages))] if prepare is not None
+            else [_wire(m) for m in messages])
+    choice = tool_choice if isinstance(tool_choice, dict) else (tool_choice or "auto")
+    tools = [f.to_openai() for f in functions]
+    content, raw, comp = model.chat_tools(wire, tools, tool_choice=choice, parallel=parallel, params=params)
+    shown = json.dumps({"messages": wire, "tools": tools, "tool_choice": choice}, ensure_ascii=False, indent=1)
+    if not raw:
+        if choice != "auto":
+            raise ToolCallError(f"tool_choice was {choice if isinstance(choice, str) else 'a named function'}, "
+                                "but the server answered without a call")
+        if content:
+            yield content
+        yield ToolTurn(content, [], comp, shown)
+        return
+    items, ids = [], []
+    for c in raw[: None if parallel else 1]:
+        fn = c.get("function") if isinstance(c, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise ToolCallError("the server's tool call has no function name")
+        args = fn.get("arguments") or "{}"
+        try:
+            args = json.loads(args) if isinstance(args, str) else args
+        except json.JSONDecodeError:
+            raise ToolCallError(f"the server's call of {fn['name']!r} has arguments that are not JSON") from None
+        items.append({"name": fn["name"], "arguments": args})
+        ids.append(c.get("id") or None)
+    text = json.dumps(items if len(items) > 1 else items[0], ensure_ascii=False)
+    calls = parse_calls(text, functions, parallel, strict)
+    calls = [ToolCall(c.name, c.arguments, id=i) if i else c for c, i in zip(calls, ids)]
+    yield ToolTurn("", calls, comp, shown)
 
 
 def call_logprob(model, msgs: Sequence[Message]) -> float:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 from ..errors import InvalidParameter
 from ..generation import Message, SamplingParams, Usage
@@ -115,11 +115,16 @@ class ToolBox:
     def functions(self):
         return [t.function() for t in self.tools]
 
-    def call(self, call: ToolCall) -> ToolResult:
-        """Run one call under the run's rules; every outcome, refusals included, becomes a result."""
+    def call(self, call: ToolCall, only: Collection[str] | None = None) -> ToolResult:
+        """Run one call under the run's rules; every outcome, refusals included, becomes a result.
+
+        ``only`` narrows the allowlist for this call (an MCP API key limited to some tools): a tool
+        outside it is refused exactly like one the run was never given."""
         tool = self.by_name.get(call.name)
+        if only is not None and call.name not in only:
+            tool = None
         if tool is None:
-            allowed = ", ".join(self.by_name)
+            allowed = ", ".join(n for n in self.by_name if only is None or n in only)
             return ToolResult(call, f"error: the tool {call.name!r} is not allowed in this run (allowed: {allowed})",
                               "refused")
         problem = _invalid(call.arguments, tool.parameters)

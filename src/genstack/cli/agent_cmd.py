@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -181,36 +182,48 @@ def mcp(
                                     "others are refused."),
     host: str = typer.Option("127.0.0.1", "--host", help="HTTP: the address to listen on."),
     port: int = typer.Option(8765, "--port", help="HTTP: the port."),
-    allow_remote: bool = typer.Option(False, "--allow-remote", help="HTTP: listen on a non-loopback address (MCP "
-                                      "has no authentication here: put it behind a proxy that has)."),
+    api_key: List[str] = typer.Option([], "--api-key", help="HTTP: an accepted key, KEY (every served tool) or "
+                                      "KEY:tool,tool (only those; repeatable). Clients send 'Authorization: Bearer "
+                                      "KEY'. Also GENSTACK_MCP_API_KEYS, space-separated."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="HTTP: listen on a non-loopback address without "
+                                      "API keys (put it behind a proxy that authenticates). With --api-key it "
+                                      "is not needed."),
 ) -> None:
     """Serve collections (search, ask) and the tools as an MCP server, for Claude Desktop, IDEs and other
     MCP clients. Calls get the agent's rules: only the served tools, arguments checked against their
-    schemas, side-effect tools only when --allow'ed, results screened for injected instructions."""
+    schemas, side-effect tools only when --allow'ed, results screened for injected instructions. Over
+    HTTP, --api-key limits each key to some of the served tools: it lists only those and calls of
+    others are refused."""
     from ..agents.loop import ToolBox
-    from ..agents.mcp import build_server, require_mcp, serve_http, serve_stdio
+    from ..agents.mcp import build_server, parse_api_keys, require_mcp, serve_http, serve_stdio
     from ..agents.tools import ToolContext
     from ..errors import InvalidParameter
 
     require_mcp()
     if transport not in ("stdio", "http"):
         raise InvalidParameter(f"--transport must be stdio or http, got {transport!r}")
-    if transport == "http" and host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
-        raise InvalidParameter(f"--host {host} is not a loopback address; add --allow-remote to listen there")
+    specs = list(api_key) + os.environ.get("GENSTACK_MCP_API_KEYS", "").split()
+    if specs and transport != "http":
+        raise InvalidParameter("--api-key is for --transport http (over stdio the client starts this process)")
+    if transport == "http" and host not in ("127.0.0.1", "localhost", "::1") and not (allow_remote or specs):
+        raise InvalidParameter(f"--host {host} is not a loopback address; give --api-key (or --allow-remote "
+                               "behind an authenticating proxy) to listen there")
     names = tools or ("search,ask,calculator,datetime" if collection else "calculator,datetime")
+    served = [t.strip() for t in names.split(",") if t.strip()]
+    keys = parse_api_keys(specs, served)
     settings = _common.settings()
     m = _load(model, None)
     ctx = ToolContext(collection=collection, root=root, settings=settings, model=m)
     allowed = set(allow)
-    box = ToolBox([t.strip() for t in names.split(",") if t.strip()], ctx,
-                  approve=lambda tool, call: tool.name in allowed)
+    box = ToolBox(served, ctx, approve=lambda tool, call: tool.name in allowed)
     server = build_server(box)
     try:
         if transport == "stdio":
             serve_stdio(server)
         else:
-            sys.stderr.write(f"genstack mcp: streamable HTTP at http://{host}:{port}/mcp (tools: {names})\n")
-            serve_http(server, host, port)
+            auth = f", {len(keys)} API key(s)" if keys else ", no API key"
+            sys.stderr.write(f"genstack mcp: streamable HTTP at http://{host}:{port}/mcp (tools: {names}{auth})\n")
+            serve_http(server, host, port, api_keys=keys)
     finally:
         box.close()
 

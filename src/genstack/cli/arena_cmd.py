@@ -124,6 +124,14 @@ def _json_line(d) -> str:
     return json.dumps(d, ensure_ascii=False) + "\n"
 
 
+#: what an empty answer looks like, so a vote is never cast on a blank that looks like a display fault
+EMPTY = "(no answer: the model returned nothing)"
+
+
+def _shown(answer: str) -> str:
+    return answer if answer.strip() else EMPTY
+
+
 def _run_one(arena, prompt: str, params, system, *, json_out: bool):
     """One battle, both answers shown side by side while they stream (on a terminal) or at the end."""
     con = _common.console()
@@ -144,14 +152,15 @@ def _run_one(arena, prompt: str, params, system, *, json_out: bool):
                 if kind == "done":
                     result = item
                 elif kind in texts:
-                    texts[kind] = texts[kind] + item if isinstance(item, str) else item.text
+                    texts[kind] = texts[kind] + item if isinstance(item, str) else _shown(item.text)
                     live.update(view())
     else:
         for kind, item in arena.stream(prompt, params=params, system=system):
             if kind == "done":
                 result = item
         if not json_out:
-            sys.stdout.write(f"\n== prompt\n{prompt}\n\n== Model A\n{result.answer_a}\n\n== Model B\n{result.answer_b}\n\n")
+            sys.stdout.write(f"\n== prompt\n{prompt}\n\n== Model A\n{_shown(result.answer_a)}\n\n"
+                             f"== Model B\n{_shown(result.answer_b)}\n\n")
             sys.stdout.flush()
     return result
 

@@ -10,7 +10,7 @@ trimming) has a working default built on that method and may be overridden.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..generation import (
     Chunk,
@@ -41,6 +41,8 @@ class Model(ABC):
     supports_batching: bool = False
     supports_concurrency: bool = False
     supports_tools: bool = False
+    #: takes OpenAI ``tools`` itself (:meth:`chat_tools`): a remote server's own function calling
+    supports_native_tools: bool = False
     supports_embeddings: bool = False
     #: log P(``<tool_call>``) from which ``tool_choice="auto"`` calls a function (calibrated per model
     #: on BFCL, see genstack.agents.calling); None: the model's free generation decides alone
@@ -115,6 +117,17 @@ class Model(ABC):
 
         require(self, "prompt_logprobs")
         raise NotImplementedError(f"{type(self).__name__} declares supports_prompt_logprobs but has no prompt_logprobs()")
+
+    def chat_tools(self, messages: Sequence[dict], tools: Sequence[dict], *, tool_choice: Any = "auto",
+                   parallel: bool = True, params: SamplingParams | None = None) -> tuple[str, list[dict], Completion]:
+        """One assistant turn from a backend that does function calling itself: OpenAI-format
+        ``messages`` (tool calls and ``role: "tool"`` results included) and ``tools`` in, and out
+        (the answer text, the raw OpenAI ``tool_calls``, the completion). Callers validate the calls
+        (:func:`genstack.agents.calling.respond`)."""
+        from .capabilities import require
+
+        require(self, "native_tools")
+        raise NotImplementedError(f"{type(self).__name__} declares supports_native_tools but has no chat_tools()")
 
     def close(self) -> None:
         """Free what the model holds (weights, connections); the default holds nothing."""

@@ -22,6 +22,7 @@ capability           attribute                     meaning
 ``batching``         ``supports_batching``         decodes several requests in one batch
 ``concurrency``      ``supports_concurrency``      safe to call from several threads at once (a remote server)
 ``tools``            ``supports_tools``            tool calls valid by construction (a grammar)
+``native_tools``     ``supports_native_tools``     the backend takes OpenAI ``tools`` itself (a remote server's own function calling)
 ``embeddings``       ``supports_embeddings``       turns texts into vectors
 ===================  ============================  =======================================================================
 """
@@ -43,6 +44,7 @@ CAPABILITIES: dict[str, str] = {
     "batching": "supports_batching",
     "concurrency": "supports_concurrency",
     "tools": "supports_tools",
+    "native_tools": "supports_native_tools",
     "embeddings": "supports_embeddings",
 }
 
@@ -54,6 +56,7 @@ _NEEDED_FOR = {
     "batching": "continuous batching (--batch)",
     "concurrency": "serving several requests at once without a lock",
     "tools": "tool calling",
+    "native_tools": "passing tools to the server's own function calling",
     "embeddings": "embedding texts",
     "streaming": "streaming",
 }

@@ -22,6 +22,11 @@ and never appears in a log line or an error.
   summed. A server that refuses, or sends no log-probabilities, is one error naming the capability;
   one whose log-probabilities disagree with its own ``top_logprobs`` (llama-cpp-python's server
   0.3.x shifts them by one token) is refused rather than believed.
+- Tools (``genstack agent``, ``tools`` in ``genstack serve``'s API) go to the server's own function
+  calling: ``tools``, ``tool_choice`` and ``parallel_tool_calls`` on a non-streamed
+  ``/chat/completions``, with tool calls and ``role: "tool"`` results in the history as the OpenAI
+  API has them. The server's model and parser decide; genstack validates every call against its
+  function's schema. A server that refuses ``tools`` is one error naming the capability.
 - Token counts for fitting prompts are estimates (4 characters a token): the server's tokenizer is
   not known here. The window is ``context_length`` (default 8192).
 """
@@ -32,7 +37,7 @@ import json
 from typing import Any, Iterator, Sequence
 
 from ..errors import InvalidParameter
-from ..generation import Chunk, GenerationRequest, Message, TokenLogprob, Usage
+from ..generation import Chunk, Completion, GenerationRequest, Message, TokenLogprob, Usage
 from ..openai_client import OpenAIClient, RemoteError, parse_spec
 from .base import Model
 
@@ -48,6 +53,7 @@ class OpenAIModel(Model):
     supports_concurrency = True  # the server schedules concurrent requests; no lock here
     supports_loglikelihood = True  # through echo + logprobs; a server without them is a clear error
     supports_prompt_logprobs = True
+    supports_native_tools = True  # tools go to the server's own function calling; genstack validates the calls
     #: checks a spec without connecting (genstack serve --model validates names at start)
     check_spec = staticmethod(parse_spec)
 
@@ -74,17 +80,30 @@ class OpenAIModel(Model):
         self.client.close()
 
     # -- the wire format -------------------------------------------------------------
-    def _body(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
-        p = request.params
-        body: dict[str, Any] = {"model": self.remote_model, "stream": True, "stream_options": {"include_usage": True},
-                                "max_tokens": p.max_tokens, "temperature": 0.0 if p.is_greedy else p.temperature,
-                                "top_p": p.top_p}
+    def _sampling(self, p) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.remote_model, "max_tokens": p.max_tokens,
+                                "temperature": 0.0 if p.is_greedy else p.temperature, "top_p": p.top_p}
         if p.seed is not None:
             body["seed"] = p.seed
         if p.stop:
             body["stop"] = list(p.stop)
         if self._extras:
             body.update(top_k=p.top_k, min_p=p.min_p, repeat_penalty=p.repeat_penalty)
+        return body
+
+    def _post(self, path: str, make_body, **kw):
+        """POST ``make_body()``; a server that refuses the llama.cpp extras gets it again without them."""
+        try:
+            return self.client.post(path, make_body(), **kw)
+        except RemoteError as exc:
+            refused = self._extras and any(f in str(exc) for f in EXTRAS) and (" 400:" in str(exc) or " 422:" in str(exc))
+            if not refused:
+                raise
+            self._extras = False  # this server does not take the llama.cpp extras: send the standard fields only
+            return self.client.post(path, make_body(), **kw)
+
+    def _body(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        body = {**self._sampling(request.params), "stream": True, "stream_options": {"include_usage": True}}
         if request.json_schema is not None:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "answer", "schema": request.json_schema, "strict": True}}
@@ -95,16 +114,8 @@ class OpenAIModel(Model):
         return "/completions", body
 
     def execute(self, request: GenerationRequest) -> Iterator[Chunk]:
-        path, body = self._body(request)
-        try:
-            resp = self.client.post(path, body, stream=True)
-        except RemoteError as exc:
-            refused = self._extras and any(f in str(exc) for f in EXTRAS) and (" 400:" in str(exc) or " 422:" in str(exc))
-            if not refused:
-                raise
-            self._extras = False  # this server does not take the llama.cpp extras: send the standard fields only
-            path, body = self._body(request)
-            resp = self.client.post(path, body, stream=True)
+        path = self._body(request)[0]
+        resp = self._post(path, lambda: self._body(request)[1], stream=True)
         return self._read(resp, chat=request.messages is not None)
 
     def _read(self, resp, chat: bool) -> Iterator[Chunk]:
@@ -138,6 +149,38 @@ class OpenAIModel(Model):
         finally:
             resp.close()
         yield Chunk("", finish_reason=finish, usage=usage or Usage(0, 0))  # type: ignore[arg-type]
+
+    def chat_tools(self, messages: Sequence[dict], tools: Sequence[dict], *, tool_choice: Any = "auto",
+                   parallel: bool = True, params=None) -> tuple[str, list[dict], Completion]:
+        from ..generation import SamplingParams
+        from .capabilities import UnsupportedCapability
+
+        p = params or SamplingParams()
+
+        def body():
+            return {**self._sampling(p), "stream": False, "messages": list(messages), "tools": list(tools),
+                    "tool_choice": tool_choice, "parallel_tool_calls": bool(parallel)}
+        try:
+            resp = self._post("/chat/completions", body)
+        except RemoteError as exc:
+            msg = str(exc)
+            if any(f" {c}:" in msg for c in (400, 422, 501)) and "tool" in msg.lower():
+                raise UnsupportedCapability(f"{self.name} does not take tools on /chat/completions "
+                                            f"(native_tools): {msg}") from None
+            raise
+        try:
+            data = resp.json()
+            choice = data["choices"][0]
+            msg = choice.get("message") or {}
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise RemoteError(f"{self.base_url}: the chat completion is not in the OpenAI format") from None
+        u = data.get("usage") or {}
+        calls = msg.get("tool_calls") or []
+        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        comp = Completion(msg.get("content") or "", finish,
+                          Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)),
+                          model=self.name, seed=p.seed)
+        return comp.text, list(calls), comp
 
     def shown_prompt(self, messages: Sequence[Message]) -> str:
         """What is sent, readably, without a round trip (the server applies its own chat template)."""

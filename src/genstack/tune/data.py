@@ -181,6 +181,8 @@ def _battle_pair(conv_a: Any, conv_b: Any, winner: Any) -> dict[str, Any]:
     if a[:-1] != b[:-1] or a[-1]["role"] != "assistant" or b[-1]["role"] != "assistant":
         raise ValueError("the two conversations must share the prompt and end with each model's answer")
     chosen, rejected = (a, b) if winner == "model_a" else (b, a)
+    if not chosen[-1]["content"].strip():
+        raise ValueError("the chosen answer is empty (a vote for no answer teaches nothing to prefer)")
     if chosen[-1]["content"].strip() == rejected[-1]["content"].strip():
         raise ValueError("'chosen' and 'rejected' are the same answer")
     return {"prompt": a[:-1], "chosen": chosen[-1]["content"], "rejected": rejected[-1]["content"]}

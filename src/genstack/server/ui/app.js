@@ -363,6 +363,7 @@ async function battle(prompt) {
   for (const s of ["a", "b"]) {
     $("side-" + s).querySelector("h3").textContent = "Model " + s.toUpperCase();
     $("side-" + s).querySelector(".content").textContent = "";
+    $("side-" + s).querySelector(".content").classList.remove("empty");
     $("side-" + s).querySelector(".meta").textContent = "";
     delete $("side-" + s).dataset.done;
   }
@@ -376,7 +377,9 @@ async function battle(prompt) {
       } else if (ev.side && ev.finish_reason) {
         sides[ev.side] = ev.text;
         const el = $("side-" + ev.side);
-        el.querySelector(".content").textContent = neutralise(ev.text);
+        const empty = !ev.text.trim();
+        el.querySelector(".content").textContent = empty ? "(no answer: the model returned nothing)" : neutralise(ev.text);
+        el.querySelector(".content").classList.toggle("empty", empty);
         el.querySelector(".meta").textContent = "finished: " + ev.finish_reason;
         el.dataset.done = "1";
       } else if (ev.done) {
