@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import GenstackError, InvalidParameter
 from .qa import SynthReport
-from .task import _norm, _wellformed
+from .task import _dropped, _norm, _novel, _unique, _wellformed, _write_line
 
 __all__ = ["synth_extract", "ExtractItem", "EXTRACT_FILTERS", "load_texts", "grounded", "complete"]
 
@@ -196,14 +196,12 @@ def synth_extract(schema: dict, *, seeds: Sequence[str], n: int = 30, model=None
             params = SamplingParams(temperature=temperature, max_tokens=80, seed=seed * 100_003 + attempt, stop=("\n",))
             attempt += 1
             report.generated["extract"] += 1
-            text = " ".join(m.stream(messages=msgs, params=params).collect().text.strip().lstrip("-* ").split())
-            text = text.strip('"')
+            text = _write_line(m, msgs, params)
             checks = {"wellformed": _wellformed(text, [])}
             vec = value = None
             if checks["wellformed"]:
                 vec = emb.embed_queries([text])[0]
-                norm = _norm(text)
-                checks["novel"] = bool(float(np.max(seed_vecs @ vec)) < dedupe) and not any(x and x in norm for x in seed_norms)
+                checks["novel"] = _novel(vec, text, seed_vecs, seed_norms, dedupe)
             if checks.get("novel"):
                 try:
                     value, _ = extract(text, schema, m, template=extract_template, max_tokens=max_tokens,
@@ -214,10 +212,8 @@ def synth_extract(schema: dict, *, seeds: Sequence[str], n: int = 30, model=None
             if checks.get("parsed"):
                 checks["grounded"] = grounded(value, text)
                 checks["complete"] = complete(value, text, schema)
-                checks["unique"] = not kept_vecs or float(np.max(np.stack(kept_vecs) @ vec)) < dedupe
-            failed = next((f for f in EXTRACT_FILTERS if not checks.get(f, False)), None)
-            if failed is not None:
-                report.dropped[failed] += 1
+                checks["unique"] = _unique(vec, kept_vecs, dedupe)
+            if _dropped(report, checks, EXTRACT_FILTERS):
                 continue
             kept_vecs.append(vec)
             report.kept["extract"] += 1

@@ -87,6 +87,34 @@ def _norm(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
+def _write_line(model, msgs, params) -> str:
+    """The writer's reply as one clean line (list markers and wrapping quotes taken off)."""
+    text = " ".join(model.stream(messages=msgs, params=params).collect().text.strip().lstrip("-* ").split())
+    return text.strip('"')
+
+
+def _novel(vec, text: str, seed_vecs, seed_norms: Sequence[str], dedupe: float) -> bool:
+    """Not a near-copy of a seed: cosine below ``dedupe`` with every seed, and no seed inside it."""
+    import numpy as np
+
+    norm = _norm(text)
+    return bool(float(np.max(seed_vecs @ vec)) < dedupe) and not any(x and x in norm for x in seed_norms)
+
+
+def _unique(vec, kept_vecs: list, dedupe: float) -> bool:
+    import numpy as np
+
+    return not kept_vecs or float(np.max(np.stack(kept_vecs) @ vec)) < dedupe
+
+
+def _dropped(report, checks: dict[str, bool], filters: Sequence[str]) -> bool:
+    """Count the attempt against the first check it failed; True if it failed one."""
+    failed = next((f for f in filters if not checks.get(f, False)), None)
+    if failed is not None:
+        report.dropped[failed] += 1
+    return failed is not None
+
+
 def synth_task(task: str, *, labels: Sequence[str] | None = None, seeds: Sequence[tuple[str, str]] | None = None,
                n: int = 30, model=None, embedder=None, seed: int = 0, temperature: float = 0.9,
                dedupe: float = 0.9, max_attempts: int | None = None, settings=None, template=None,
@@ -141,19 +169,15 @@ def synth_task(task: str, *, labels: Sequence[str] | None = None, seeds: Sequenc
             params = SamplingParams(temperature=temperature, max_tokens=80, seed=seed * 100_003 + attempt, stop=("\n",))
             attempt += 1
             report.generated[lab] += 1
-            text = " ".join(m.stream(messages=msgs, params=params).collect().text.strip().lstrip("-* ").split())
-            text = text.strip('"')
+            text = _write_line(m, msgs, params)
             checks = {"wellformed": _wellformed(text, labs)}
             vec = emb.embed_queries([text])[0] if checks["wellformed"] else None
             if vec is not None:
-                norm = _norm(text)
-                checks["novel"] = bool(float(np.max(seed_vecs @ vec)) < dedupe) and not any(x and x in norm for x in seed_norms)
+                checks["novel"] = _novel(vec, text, seed_vecs, seed_norms, dedupe)
                 probs = prototype_probs(protos, vec)
                 checks["label"] = labs[max(range(len(labs)), key=probs.__getitem__)] == lab
-                checks["unique"] = not kept_vecs or float(np.max(np.stack(kept_vecs) @ vec)) < dedupe
-            failed = next((f for f in TASK_FILTERS if not checks.get(f, False)), None)
-            if failed is not None:
-                report.dropped[failed] += 1
+                checks["unique"] = _unique(vec, kept_vecs, dedupe)
+            if _dropped(report, checks, TASK_FILTERS):
                 continue
             kept_vecs.append(vec)
             report.kept[lab] += 1
