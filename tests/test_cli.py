@@ -153,6 +153,25 @@ def test_help_shows_no_type_for_on_off_flags(capsys):
     assert "--greedy" in out and "<bool>" not in out and "<float>" in out
 
 
+def test_command_lists_show_each_commands_first_sentence():
+    import typer
+
+    from genstack.cli import _short_help, _without_flag_types, app
+
+    assert _short_help("Serve it, e.g. as MCP.\nOver HTTP too.\n\nMore.") == "Serve it, e.g. as MCP."
+    root = _without_flag_types(typer.main.get_command(app))
+
+    def walk(cmd, path):
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield f"{path} {name}", sub
+            yield from walk(sub, f"{path} {name}")
+
+    for name, cmd in walk(root, "genstack"):
+        short = cmd.short_help or ""
+        assert short and "\n" not in short, name
+        assert len(short) < 300, f"{name}: the command list shows {len(short)} characters"
+
+
 def test_serve_accepts_a_configured_remote_model_name(tmp_path, monkeypatch, capsys):
     from genstack.models.registry import check_model_name
     from genstack import load_settings

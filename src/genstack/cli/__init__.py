@@ -48,8 +48,21 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+def _short_help(text: str) -> str:
+    """The first sentence of a command's help, on one line: what a command list shows beside its name
+    (a hard-wrapped docstring paragraph otherwise shows as ragged lines)."""
+    import re
+
+    first = " ".join(text.split("\n\n")[0].split())
+    m = re.search(r"(?<!e\.g)(?<!i\.e)[.!?](?=\s|$)", first)
+    return first[: m.end()] if m else first
+
+
 def _without_flag_types(command):
-    """On/off flags take no value: show no ``<bool>`` type beside them in --help."""
+    """On/off flags take no value: show no ``<bool>`` type beside them in --help; command lists show
+    each command's first sentence."""
+    if getattr(command, "help", None) and not getattr(command, "short_help", None):
+        command.short_help = _short_help(command.help)
     for param in getattr(command, "params", ()):
         if getattr(param, "is_flag", False):
             param.metavar = ""
