@@ -119,3 +119,19 @@ def test_bullets_are_normalised_checked_and_topped_up():
     out = summarize(src, FakeChatModel(["- The pool reopens on 1 June\n- Lanes: eight\n- Free parking on Mars"]))
     assert out.text.startswith("- The pool reopens on 1 June") and out.dropped >= 1
     assert all(line.startswith("- ") for line in out.text.splitlines()) and "Mars" not in out.text
+
+
+def test_a_bullets_number_must_stand_beside_its_words_in_the_source():
+    """The 135M model wrote "holds the chosen temperature for 3 minutes" for a manual that says 30; the
+    3 of a "3-year warranty" elsewhere (and of an error code E3) used to make the bullet pass."""
+    from genstack.rag.summaries import bullet_supported
+
+    src = ("- Keep-warm function: holds the chosen temperature for 30 minutes\n"
+           "- Power: 2200 watts, 220–240 volts\n\n"
+           "| E3 | Dry boil | Let it cool for 15 minutes |\n\n"
+           "The Brewmaster K7 has a 3-year warranty from the date of purchase.")
+    assert bullet_supported("Keep-warm function: holds the chosen temperature for 30 minutes", src)
+    assert not bullet_supported("Keep-warm function: holds the chosen temperature for 3 minutes", src)
+    assert bullet_supported("The Brewmaster K7 has a 3-year warranty", src)
+    assert not bullet_supported("The Brewmaster K7 has a 30-year warranty", src)
+    assert bullet_supported("Power: 220–240 volts", src)

@@ -9,7 +9,7 @@ summary is cut at ``max_words`` (at a sentence end when one is close).
 Bullets are *checked*: every step's reply is normalised to ``- `` lines (numbered or ``*``
 items, a paragraph split into sentences; preambles like "Here are the bullet points:", copied
 headings and table rows, and code dropped), each bullet must be supported by that step's input (60% of its content words
-and every number in it, the pipeline's grounding measure), unsupported ones are dropped, and
+and every number in it, beside a word of the bullet in one sentence of the input), unsupported ones are dropped, and
 when fewer than three remain the gap is filled with the input's most central sentences
 (extractive). ``Summary.dropped`` and ``Summary.extracted`` count both. On the checked set
 (``genstack eval task bullets``) SmolLM2-135M alone gave 0% well-formed bullet lists.
@@ -59,17 +59,25 @@ class Summary:
 
 _BULLET = re.compile(r"^\s*(?:[-*+\u2022]|\d+[.)])\s+")
 _PREAMBLE = re.compile(r"^(?:here(?:'s| is| are)|sure|summary|bullet points|key points)\b.*:\s*$", re.I)
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+#: a number standing as a word (the 3 of "3-year", not of "E3" or "K7")
+_NUMBER_WORD = re.compile(r"(?<![\w.,:])\d+(?:[.,:]\d+)*(?!\w)")
 MIN_BULLETS, MAX_BULLETS = 3, 5
 
 
 def bullet_supported(bullet: str, source: str) -> bool:
-    """Whether ``source`` supports ``bullet``: 60% of its content words and every number in it."""
-    from .grounding import support
+    """Whether ``source`` supports ``bullet``: 60% of its content words, and every number in it in
+    context: in a sentence (or list item, or table row) of the source that shares a content word
+    with the bullet. A number found only elsewhere (the "3" of a 3-year warranty behind "keeps warm
+    for 3 minutes", where the source says 30) does not count."""
+    from .grounding import content_words, split_passage, support
 
     s = support(bullet, [source])
-    nums = {m.replace(",", "") for m in _NUMBER.findall(source)}
-    return s is not None and s >= 0.6 and all(m.replace(",", "") in nums for m in _NUMBER.findall(bullet))
+    if s is None or s < 0.6:
+        return False
+    words = {w for w in content_words(bullet) if not w.isdigit()}
+    units = [({m.replace(",", "") for m in _NUMBER_WORD.findall(u)}, set(content_words(u))) for u in split_passage(source)]
+    return all(any(m.replace(",", "") in nums and (not words or words & ws) for nums, ws in units)
+               for m in _NUMBER_WORD.findall(bullet))
 
 
 def _central_sentences(source: str) -> list[str]:
