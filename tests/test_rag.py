@@ -234,3 +234,31 @@ def test_empty_collection_is_an_error(kb, tmp_path):
     open_collection("empty", kb, create=True, embedder="fake", dim=64).close()
     with pytest.raises(GenstackError, match="is empty"):
         Asker("empty", model=FakeChatModel(["x"]), settings=kb)
+
+
+def test_an_answer_from_a_siblings_row_quotes_the_row_asked_about(home, tmp_path):
+    """Issue 21: "What should I do about E3?" answered from E2's row ("not detected") was cited and accepted."""
+    docs = tmp_path / "manual"
+    docs.mkdir()
+    (docs / "kettle.md").write_text(
+        "# Brewmaster K7 error codes\n\n| Code | Meaning | What to do |\n|---|---|---|\n"
+        "| E1 | Temperature sensor fault | Unplug for 10 seconds |\n"
+        "| E2 | Water not detected | Fill above the minimum mark |\n"
+        "| E3 | Dry boil: the kettle was switched on empty | Let it cool for 15 minutes, then fill it |\n")
+    settings = load_settings()
+    ingest([docs], "manual", settings=settings, embedder="fake")
+
+    def ask(reply, question):
+        a = Asker("manual", model=FakeChatModel([reply]), settings=settings, min_similarity=0.0)
+        return a.ask(question)
+
+    wrong = ask("E3 means the water is not detected: fill above the minimum mark [1].", "What should I do about E3?")
+    assert not wrong.abstained and "Let it cool for 15 minutes" in wrong.text and "minimum mark" not in wrong.text
+    assert wrong.text.startswith("E3 — Dry boil") and wrong.cited == [1] and wrong.extractive
+    assert any(v.check == "row" and not v.passed and "E2" in v.detail for v in wrong.checks)
+    right = ask("Let it cool for 15 minutes, then fill it [1].", "What should I do about E3?")
+    assert right.text == "Let it cool for 15 minutes, then fill it [1]."
+    assert any(v.check == "row" and v.passed for v in right.checks)
+    # a model name is not a series item asked about: the K7's rows need not name it
+    other = ask("Fill above the minimum mark [1].", "What does the Brewmaster K7 say when the water is not detected?")
+    assert other.text == "Fill above the minimum mark [1]." and not other.abstained

@@ -20,6 +20,8 @@ check              what it does
 ``person``         "who" answered without a name that a shown sentence holds beside the
                    question's head word ("manager" in "Who is the office manager?"):
                    abstain
+``row``            the question names one of a series (error code E3, model A320) and the answer
+                   is supported by a row of a sibling (E2) instead: quote the row that names it
 ``attribution``    sentences without a citation get the source that supports them
 ``schema``         (structured answers) the JSON parses and is valid for the schema
 =================  ===========================================================
@@ -27,6 +29,7 @@ check              what it does
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable
@@ -177,6 +180,37 @@ def _person(ctx: CheckContext) -> Verdict:
     return Verdict("person", False, "the question asks who; no shown sentence names anyone for it", "no-person", True)
 
 
+def _row(ctx: CheckContext) -> Verdict:
+    a = ctx.answer
+    asked = grounding.series_ids(a.question)
+    if not asked:
+        return Verdict("row", True, "the question names no item of a series")
+    # table rows, also those the focus stage joined into one line ("| E1 | … | | E2 | … |")
+    units = [(n, r) for n, text in ctx.shown.items() for u in grounding.split_passage(text)
+             for r in (re.split(r"(?<=\|)\s+(?=\|)", u) if u.lstrip().startswith("|") else [u])]
+    bare = _bare(a)
+    scored = [((grounding.support(bare, [u], a.question) or 0.0), n, u) for n, u in units]
+    best = max((sc for sc, _, _ in scored), default=0.0)
+    tops = [(n, u) for sc, n, u in scored if sc == best and best > 0]
+    if not tops or any(asked & grounding.series_ids(u) for _, u in tops):
+        return Verdict("row", True, "the answer's best support names what was asked" if tops else "")
+    siblings = {i for _, u in tops for i in grounding.series_ids(u)
+                if any(grounding.same_series(i, q) for q in asked)}
+    if not siblings:
+        return Verdict("row", True, "the answer's best support names no other item of the series")
+    own = next(((n, u) for n, u in units if asked & grounding.series_ids(u)), None)
+    wrong = ", ".join(sorted(siblings))
+    if own is None:
+        ctx.abstain("wrong-row")
+        return Verdict("row", False, f"the answer is about {wrong}, not {', '.join(sorted(asked))}, and no shown "
+                       "sentence names the latter", "wrong-row", True)
+    n, unit = own
+    cells = [c.strip() for c in unit.strip().strip("|").split("|")] if unit.lstrip().startswith("|") else [unit.strip()]
+    a.text = f"{' — '.join(c for c in cells if c)} [{n}]"
+    a.cited, a.attributed, a.extractive, a.support = [n], [], True, 1.0
+    return Verdict("row", False, f"the answer was about {wrong}: quoted the row of {', '.join(sorted(asked))}", None, True)
+
+
 def _attribution(ctx: CheckContext) -> Verdict:
     a = ctx.answer
     texts = ctx.texts
@@ -230,6 +264,7 @@ CHECKS: tuple[tuple[str, Callable[[CheckContext], Verdict]], ...] = (
     ("support", _support),
     ("quantity", _quantity),
     ("person", _person),
+    ("row", _row),
     ("attribution", _attribution),
 )
 #: a structured (JSON Schema) answer: valid JSON whose values the sources support

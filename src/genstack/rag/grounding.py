@@ -117,6 +117,21 @@ def about_question(sentence: str, question: str) -> bool:
     return bool(q & set(content_words(sentence)))
 
 
+#: an item of a series: letters then digits, as a word (E3, K7, A320, WF-1000 is two words)
+_SERIES = re.compile(r"(?<![\w-])([A-Za-z]{1,3})(\d{1,5})(?![\w])")
+
+
+def series_ids(text: str) -> set[str]:
+    """The items of a series a text names, upper-cased: error code "E3", model "A320"."""
+    return {(p + d).upper() for p, d in _SERIES.findall(text)}
+
+
+def same_series(a: str, b: str) -> bool:
+    """E2 and E3 are items of one series (same letters, other digits); E3 and K7 are not."""
+    ma, mb = _SERIES.fullmatch(a), _SERIES.fullmatch(b)
+    return bool(ma and mb and ma.group(1).upper() == mb.group(1).upper() and a.upper() != b.upper())
+
+
 def anchored_quantity(answer: str, question: str, sentences: Sequence[str]) -> bool:
     """Does a number of the answer stand in one of ``sentences`` that is about the question?
 
