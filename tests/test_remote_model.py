@@ -78,9 +78,10 @@ def test_retries_what_is_worth_retrying_then_one_line(monkeypatch):
         m.generate(messages=[{"role": "user", "content": "x"}])
     assert "\n" not in str(exc.value) and len(seen) == 3
     m, seen = model(lambda r, n: httpx.Response(400, json={"error": {"message": "bad model"}}))
-    with pytest.raises(RemoteError, match="HTTP 400: bad model"):
+    with pytest.raises(RemoteError, match="HTTP 400: bad model") as refused:
         m.generate(messages=[{"role": "user", "content": "x"}])
     assert len(seen) == 1  # a client error is not retried
+    assert (refused.value.status, refused.value.detail) == (400, "bad model")  # what callers decide on
 
     def down(request, n):
         raise httpx.ConnectError("refused")

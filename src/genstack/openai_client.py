@@ -20,9 +20,16 @@ RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
 class RemoteError(GenstackError):
-    """The remote server failed, or could not be reached, after the retries."""
+    """The remote server failed, or could not be reached, after the retries. ``status`` is the HTTP
+    status of a refusal (None when nothing answered, or a retried status persisted) and ``detail``
+    the server's own message, so callers can tell a missing capability from a failure without
+    reading the text of the error."""
 
     exit_code = 1
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str = ""):
+        super().__init__(message)
+        self.status, self.detail = status, detail
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -75,7 +82,7 @@ class OpenAIClient:
             detail = error_message(resp)
             resp.close()
             if resp.status_code not in RETRY_STATUS:
-                raise RemoteError(f"{where}: HTTP {resp.status_code}: {detail}")
+                raise RemoteError(f"{where}: HTTP {resp.status_code}: {detail}", status=resp.status_code, detail=detail)
             last = f"HTTP {resp.status_code}: {detail}"
         raise RemoteError(f"{where}: no answer after {self.retries} attempts ({last})")
 

@@ -96,7 +96,7 @@ class OpenAIModel(Model):
         try:
             return self.client.post(path, make_body(), **kw)
         except RemoteError as exc:
-            refused = self._extras and any(f in str(exc) for f in EXTRAS) and (" 400:" in str(exc) or " 422:" in str(exc))
+            refused = self._extras and exc.status in (400, 422) and any(f in exc.detail for f in EXTRAS)
             if not refused:
                 raise
             self._extras = False  # this server does not take the llama.cpp extras: send the standard fields only
@@ -163,10 +163,9 @@ class OpenAIModel(Model):
         try:
             resp = self._post("/chat/completions", body)
         except RemoteError as exc:
-            msg = str(exc)
-            if any(f" {c}:" in msg for c in (400, 422, 501)) and "tool" in msg.lower():
+            if exc.status in (400, 422, 501) and "tool" in exc.detail.lower():
                 raise UnsupportedCapability(f"{self.name} does not take tools on /chat/completions "
-                                            f"(native_tools): {msg}") from None
+                                            f"(native_tools): {exc}") from None
             raise
         try:
             data = resp.json()
@@ -200,7 +199,7 @@ class OpenAIModel(Model):
         try:
             resp = self.client.post(root + "/apply-template", body)
         except RemoteError as exc:
-            if any(f"HTTP {c}:" in str(exc) for c in (404, 405, 501)) and "model" not in str(exc).split("HTTP ", 1)[-1]:
+            if exc.status in (404, 405, 501) and "model" not in exc.detail:
                 raise UnsupportedCapability(
                     f"{root} does not render chat prompts (POST /apply-template): needed to score continuations of a "
                     "chat prompt (label tasks with --method llm, tool-call decisions); use llama.cpp's server, "
@@ -233,10 +232,8 @@ class OpenAIModel(Model):
         try:
             resp = self.client.post("/completions", body)
         except RemoteError as exc:
-            msg = str(exc)
-            detail = msg.split("HTTP ", 1)[-1][5:].lower()
-            refused = any(f"HTTP {c}:" in msg for c in (405, 501)) or ("HTTP 404:" in msg and "model" not in detail) or (
-                any(f"HTTP {c}:" in msg for c in (400, 422)) and ("echo" in msg or "logprob" in msg))
+            refused = exc.status in (405, 501) or (exc.status == 404 and "model" not in exc.detail.lower()) or (
+                exc.status in (400, 422) and ("echo" in exc.detail or "logprob" in exc.detail))
             if refused:
                 raise UnsupportedCapability(f"{missing} ({str(exc).split(': ', 1)[-1][:200]})") from None
             raise
