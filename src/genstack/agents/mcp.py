@@ -18,12 +18,11 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import threading
 from typing import Any, Sequence
 
+from .._apikeys import Keys, entry, lookup
 from ..errors import GenstackError, InvalidParameter
 from .calling import ToolCall
 from .tools import Tool, ToolContext, ToolError
@@ -84,7 +83,7 @@ def _key_tools(ctx) -> frozenset[str] | None:
     return state.get(_SCOPE_KEY)
 
 
-def parse_api_keys(specs: Sequence[str], served: Sequence[str]) -> dict[str, tuple[str, frozenset[str] | None]]:
+def parse_api_keys(specs: Sequence[str], served: Sequence[str]) -> Keys:
     """``KEY`` (every served tool) or ``KEY:tool,tool`` specs as {sha256 of the key: (key id, tools)}.
 
     A key naming a tool the server does not serve is a one-line error (a typo would otherwise
@@ -104,8 +103,8 @@ def parse_api_keys(specs: Sequence[str], served: Sequence[str]) -> dict[str, tup
             if unknown:
                 raise InvalidParameter(f"API key {i}: {', '.join(unknown)} not served here "
                                        f"(served: {', '.join(served)})")
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        out[digest] = ("key-" + digest[:8], tools)
+        digest, value = entry(key, tools)
+        out[digest] = value
     return out
 
 
@@ -113,7 +112,7 @@ class _KeyAuth:
     """ASGI middleware: a valid ``Authorization: Bearer KEY`` on every HTTP request, or 401; the key's
     tools are left in the request's scope for the handlers."""
 
-    def __init__(self, app, keys: dict[str, tuple[str, frozenset[str] | None]]):
+    def __init__(self, app, keys: Keys):
         self.app, self.keys = app, keys
 
     async def __call__(self, scope, receive, send):
@@ -122,9 +121,8 @@ class _KeyAuth:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         auth = headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        found = next((v for d, v in self.keys.items() if hmac.compare_digest(d, digest)), None)
-        if not token or found is None:
+        found = lookup(self.keys, token)
+        if found is None:
             body = json.dumps({"error": "missing or invalid API key: send 'Authorization: Bearer <key>'"}).encode()
             await send({"type": "http.response.start", "status": 401,
                         "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
@@ -134,7 +132,7 @@ class _KeyAuth:
         return await self.app(scope, receive, send)
 
 
-def http_app(server, host: str = "127.0.0.1", path: str = "/mcp", api_keys: dict | None = None):
+def http_app(server, host: str = "127.0.0.1", path: str = "/mcp", api_keys: Keys | None = None):
     """The streamable-HTTP ASGI app of ``server``; with ``api_keys`` (:func:`parse_api_keys`) every
     request needs one."""
     app = server.streamable_http_app(streamable_http_path=path, host=host)
@@ -152,7 +150,7 @@ def serve_stdio(server) -> None:
     anyio.run(main)
 
 
-def serve_http(server, host: str = "127.0.0.1", port: int = 8765, path: str = "/mcp", api_keys: dict | None = None) -> None:
+def serve_http(server, host: str = "127.0.0.1", port: int = 8765, path: str = "/mcp", api_keys: Keys | None = None) -> None:
     import uvicorn
 
     uvicorn.run(http_app(server, host, path, api_keys), host=host, port=port, log_level="warning")

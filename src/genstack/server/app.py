@@ -6,8 +6,6 @@ in the :class:`~.engine.Engine`, limits in :mod:`.limits`.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -16,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from .._apikeys import Keys, entry, lookup
 from ..config import Settings, load_settings
 from ..errors import GenstackError
 from .config import ServerConfig
@@ -43,12 +42,11 @@ class State:
         engine.on_cancel = self.metrics.cancelled.inc
         self.limiter = RateLimiter(config.rate_limit)
         # "KEY" may use every collection; "KEY:a,b" only collections a and b (LLM08)
-        self._keys: dict[str, tuple[str, frozenset[str] | None]] = {}
+        self._keys: Keys = {}
         for spec in config.api_keys:
             key, sep, colls = spec.partition(":")
-            digest = hashlib.sha256(key.encode()).hexdigest()
-            allowed = frozenset(c.strip() for c in colls.split(",") if c.strip()) if sep else None
-            self._keys[digest] = ("key-" + digest[:8], allowed)
+            digest, value = entry(key, frozenset(c.strip() for c in colls.split(",") if c.strip()) if sep else None)
+            self._keys[digest] = value
         self._logdb = None
         self.jobs: dict[str, dict[str, Any]] = {}
         self.guard = config.guard_policy()
@@ -87,9 +85,8 @@ class State:
         if self._keys:
             auth = request.headers.get("authorization", "")
             token = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-            digest = hashlib.sha256(token.encode()).hexdigest()
-            found = next((v for d, v in self._keys.items() if hmac.compare_digest(d, digest)), None)
-            if not token or found is None:
+            found = lookup(self._keys, token)
+            if found is None:
                 raise APIError(401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
                                code="invalid_api_key")
             key_id, allowed = found
