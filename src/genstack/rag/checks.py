@@ -103,10 +103,14 @@ class CheckContext:
         if top is None or (quantity and not (grounding.gives_quantity(top[1], a.question)
                                              and grounding.about_question(top[1], a.question))):
             return False
-        n, text = top
+        self.answer_with(*top)
+        return True
+
+    def answer_with(self, n: int, text: str) -> None:
+        """Make the answer ``text`` of source ``n``, quoted and cited (an extractive answer)."""
+        a = self.answer
         a.text = f"{text} [{n}]"
         a.cited, a.attributed, a.extractive, a.support = [n], [], True, 1.0
-        return True
 
 
 def _citations(ctx: CheckContext) -> Verdict:
@@ -206,8 +210,7 @@ def _row(ctx: CheckContext) -> Verdict:
                        "sentence names the latter", "wrong-row", True)
     n, unit = own
     cells = [c.strip() for c in unit.strip().strip("|").split("|")] if unit.lstrip().startswith("|") else [unit.strip()]
-    a.text = f"{' — '.join(c for c in cells if c)} [{n}]"
-    a.cited, a.attributed, a.extractive, a.support = [n], [], True, 1.0
+    ctx.answer_with(n, " — ".join(c for c in cells if c))
     return Verdict("row", False, f"the answer was about {wrong}: quoted the row of {', '.join(sorted(asked))}", None, True)
 
 
