@@ -219,16 +219,34 @@ def tool_messages(messages: Sequence[Any], functions: Sequence[Function] = (), t
     return [Message(r, c) for r, c in merged]
 
 
-def _call_text(call: Any, i: int) -> str:
+class _BadCall(ValueError):
+    """An OpenAI tool call without a function name (``name`` None) or with arguments that are not JSON."""
+
+    def __init__(self, name: str | None):
+        super().__init__(name)
+        self.name = name
+
+
+def _call_parts(call: Any) -> tuple[str, Any]:
+    """(function name, arguments) of an OpenAI tool call, the arguments decoded when sent as a string."""
     fn = call.get("function") if isinstance(call, dict) else None
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        raise InvalidParameter(f"messages[{i}].tool_calls must hold {{\"function\": {{\"name\", \"arguments\"}}}} objects")
+        raise _BadCall(None)
     args = fn.get("arguments") or "{}"
     try:
-        args = json.loads(args) if isinstance(args, str) else args
+        return fn["name"], json.loads(args) if isinstance(args, str) else args
     except json.JSONDecodeError:
-        raise InvalidParameter(f"messages[{i}].tool_calls: the arguments of {fn['name']!r} are not valid JSON") from None
-    return json.dumps({"name": fn["name"], "arguments": args}, ensure_ascii=False)
+        raise _BadCall(fn["name"]) from None
+
+
+def _call_text(call: Any, i: int) -> str:
+    try:
+        name, args = _call_parts(call)
+    except _BadCall as bad:
+        if bad.name is None:
+            raise InvalidParameter(f"messages[{i}].tool_calls must hold {{\"function\": {{\"name\", \"arguments\"}}}} objects") from None
+        raise InvalidParameter(f"messages[{i}].tool_calls: the arguments of {bad.name!r} are not valid JSON") from None
+    return json.dumps({"name": name, "arguments": args}, ensure_ascii=False)
 
 
 def _choice(tool_choice: Any, functions: Sequence[Function]) -> tuple[str, list[Function]]:
@@ -342,15 +360,13 @@ def _native_turn(model, messages, functions: Sequence[Function], tool_choice: An
         return
     items, ids = [], []
     for c in raw[: None if parallel else 1]:
-        fn = c.get("function") if isinstance(c, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise ToolCallError("the server's tool call has no function name")
-        args = fn.get("arguments") or "{}"
         try:
-            args = json.loads(args) if isinstance(args, str) else args
-        except json.JSONDecodeError:
-            raise ToolCallError(f"the server's call of {fn['name']!r} has arguments that are not JSON") from None
-        items.append({"name": fn["name"], "arguments": args})
+            name, args = _call_parts(c)
+        except _BadCall as bad:
+            if bad.name is None:
+                raise ToolCallError("the server's tool call has no function name") from None
+            raise ToolCallError(f"the server's call of {bad.name!r} has arguments that are not JSON") from None
+        items.append({"name": name, "arguments": args})
         ids.append(c.get("id") or None)
     text = json.dumps(items if len(items) > 1 else items[0], ensure_ascii=False)
     calls = parse_calls(text, functions, parallel, strict)
