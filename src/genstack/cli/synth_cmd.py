@@ -113,14 +113,14 @@ def task_cmd(
     """
     from ..errors import InvalidParameter
     from ..synth.qa import write_jsonl
-    from ..synth.task import TASK_FILTERS, load_seeds, synth_task
+    from ..synth.task import TASK_FILTERS, TASKS, load_seeds, synth_task
 
     if output.is_dir():
         raise InvalidParameter(f"--output {output} is a folder; give a file name")
     if not output.parent.exists():
         raise InvalidParameter(f"--output: folder {output.parent} does not exist")
-    if task not in ("sentiment", "classify", "extract"):
-        raise InvalidParameter(f"the task must be one of sentiment, classify, extract, got {task!r}")
+    if task not in (*TASKS, "extract"):
+        raise InvalidParameter(f"the task must be one of {', '.join((*TASKS, 'extract'))}, got {task!r}")
     if task == "classify" and not labels:
         raise InvalidParameter("classify needs --labels, e.g. --labels billing,delivery,other")
     if task == "extract":
@@ -133,8 +133,7 @@ def task_cmd(
                                temperature=temperature, dedupe=dedupe, template=template, settings=_common.settings())
         filters = EXTRACT_FILTERS
     else:
-        rows = load_seeds(seeds, task) if task in ("sentiment", "classify") else None
-        report = synth_task(task, labels=labels.split(",") if labels else None, seeds=rows, n=n, model=model,
+        report = synth_task(task, labels=labels.split(",") if labels else None, seeds=load_seeds(seeds, task), n=n, model=model,
                             seed=seed, temperature=temperature, dedupe=dedupe, template=template,
                             settings=_common.settings())
         filters = TASK_FILTERS

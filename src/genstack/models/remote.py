@@ -182,8 +182,9 @@ class OpenAIModel(Model):
         return comp.text, list(calls), comp
 
     def shown_prompt(self, messages: Sequence[Message]) -> str:
-        """What is sent, readably, without a round trip (the server applies its own chat template)."""
-        return "".join(f"<{m.role}>\n{m.content}\n" for m in messages) + "<assistant>\n"
+        """What is sent, readably, without a round trip (the server applies its own chat template):
+        the generic rendering every backend starts with."""
+        return Model.render_chat(self, messages)
 
     def count_chat_tokens(self, messages: Sequence[Message]) -> int:
         return self.count_tokens(self.shown_prompt(messages))  # an estimate either way: no round trip

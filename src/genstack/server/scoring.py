@@ -26,14 +26,12 @@ router = APIRouter()
 @router.post("/apply-template")
 async def apply_template(request: Request):
     """``{"messages": [...], "model": NAME?}`` → ``{"prompt": the rendered chat prompt}``."""
-    from .openai_api import parse_messages
+    from .openai_api import _require_object, parse_messages
     from .routes_openai import read_json
 
     gs = request.app.state.gs
     gs.authorize(request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise APIError(400, "the request body must be a JSON object")
+    body = _require_object(await read_json(request))
     name = body.get("model") or gs.settings.default_model
     if not isinstance(name, str):
         raise APIError(400, "model must be a string", param="model")
