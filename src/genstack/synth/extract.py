@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import GenstackError, InvalidParameter
 from .qa import SynthReport
-from .task import _dropped, _norm, _novel, _unique, _wellformed, _write_line
+from .task import _chat_example, _dropped, _norm, _novel, _unique, _wellformed, _write_line
 
 __all__ = ["synth_extract", "ExtractItem", "EXTRACT_FILTERS", "load_texts", "grounded", "complete"]
 
@@ -219,8 +219,7 @@ def synth_extract(schema: dict, *, seeds: Sequence[str], n: int = 30, model=None
             report.kept["extract"] += 1
             report.items.append(ExtractItem(
                 text=text, fields=value, schema=schema, task="extract",
-                messages=[{"role": "system", "content": instruction}, {"role": "user", "content": text},
-                          {"role": "assistant", "content": json.dumps(value, ensure_ascii=False)}],
+                messages=_chat_example(instruction, text, json.dumps(value, ensure_ascii=False)),
                 filters={f: True for f in EXTRACT_FILTERS}, model=report.model))
             if progress is not None:
                 progress(len(report.items), n)

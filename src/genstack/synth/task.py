@@ -107,6 +107,12 @@ def _unique(vec, kept_vecs: list, dedupe: float) -> bool:
     return not kept_vecs or float(np.max(np.stack(kept_vecs) @ vec)) < dedupe
 
 
+def _chat_example(instruction: str, text: str, reply: str) -> list[dict[str, str]]:
+    """An example as the chat turns tuning reads: the instruction, the text, the expected reply."""
+    return [{"role": "system", "content": instruction}, {"role": "user", "content": text},
+            {"role": "assistant", "content": reply}]
+
+
 def _dropped(report, checks: dict[str, bool], filters: Sequence[str]) -> bool:
     """Count the attempt against the first check it failed; True if it failed one."""
     failed = next((f for f in filters if not checks.get(f, False)), None)
@@ -183,8 +189,7 @@ def synth_task(task: str, *, labels: Sequence[str] | None = None, seeds: Sequenc
             report.kept[lab] += 1
             report.items.append(TaskItem(
                 text=text, label=lab, task=task, labels=labs,
-                messages=[{"role": "system", "content": instruction}, {"role": "user", "content": text},
-                          {"role": "assistant", "content": lab}],
+                messages=_chat_example(instruction, text, lab),
                 filters={f: True for f in TASK_FILTERS}, label_score=round(float(probs[labs.index(lab)]), 4),
                 model=report.model))
             if progress is not None:
