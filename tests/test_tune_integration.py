@@ -73,6 +73,61 @@ def test_an_untuned_export_gives_the_base_ggufs_logits(env, tmp_path):
     assert (logits["export"].argmax(-1) == logits["original"].argmax(-1)).mean() >= 0.85
 
 
+def _logits(prompt: bytes, **kw):
+    import numpy as np
+    from llama_cpp import Llama
+
+    llm = Llama(n_ctx=64, logits_all=True, verbose=False, **kw)
+    toks = llm.tokenize(prompt)
+    llm.eval(toks)
+    out = np.array(llm.scores[: len(toks)])
+    llm.close()
+    return out
+
+
+def test_gemma3_exports_too_its_adapter_gguf_matches_the_merge_and_q4_k_m_quantizes_it(env, tmp_path):
+    """Gemma 3 stores its RMSNorm weights as 1 + w: the export's gemma3 profile, checked end to end."""
+    import numpy as np
+    import torch
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+
+    from genstack.models.requantize import quantize_file
+    from genstack.tune.base import load_base, resolve_base
+    from genstack.tune.export import export_lora_gguf, export_merged_gguf
+
+    s = _settings(env)
+    base = resolve_base("gemma3-270m", s)
+    assert base.architecture == "gemma3"
+    model, _ = load_base(base, s)
+    exported = export_merged_gguf(model.state_dict(), model.config, base.gguf, tmp_path / "rt.gguf")
+    reference = quantize_file(base.gguf, tmp_path / "ref-f16.gguf", "f16", allow_requantize=True)
+    prompt = b"The capital of France is a city where people"
+    ref = _logits(prompt, model_path=str(reference))
+    assert np.abs(_logits(prompt, model_path=str(exported)) - ref).max() <= 1e-3  # measured 0.0
+
+    # a LoRA with small non-zero B, as after training: the merged GGUF and the runtime adapter agree
+    torch.manual_seed(0)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, init_lora_weights=False,
+                                                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.mul_(0.02)
+    cfg = peft_model.base_model.model.config
+    export_lora_gguf(get_peft_model_state_dict(peft_model), cfg, 8, base.gguf, tmp_path / "adapter.gguf")
+    merged = export_merged_gguf(peft_model.merge_and_unload().state_dict(), cfg, base.gguf, tmp_path / "m.gguf")
+    merged_logits = _logits(prompt, model_path=str(merged))
+    runtime = _logits(prompt, model_path=str(reference), lora_path=str(tmp_path / "adapter.gguf"))
+    assert np.abs(merged_logits - ref).max() > 0.2  # the adapter changed the model (measured 0.68)
+    assert np.abs(merged_logits - runtime).max() < 0.15  # F16 rounding of merged weights (measured 0.03)
+    assert (merged_logits.argmax(-1) == runtime.argmax(-1)).all()
+
+    q4 = quantize_file(merged, tmp_path / "q4.gguf", "q4_k_m")
+    assert q4.stat().st_size < 0.6 * merged.stat().st_size  # measured 241 MB against 517 MB
+    q4_logits = _logits(prompt, model_path=str(q4))
+    assert (q4_logits.argmax(-1) == merged_logits.argmax(-1)).mean() >= 0.7  # measured 0.9
+
+
 def test_sft_teaches_a_fact_and_the_merged_and_runtime_adapter_paths_agree(env):
     p = genstack(env, "tune", "sft", "--data", str(env[2]), "--output", "zorb", "--max-steps", "12", "--batch", "2",
                  "--lr", "1e-3", "--save-steps", "6", "--eval-fraction", "0.25", "--quant", "f16", "--json")

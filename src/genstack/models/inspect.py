@@ -92,7 +92,7 @@ def model_info(name_or_path: str, settings: Settings) -> dict[str, Any]:
 
 
 def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
-    """The registered models, then the ones ``genstack tune`` made (kind chat, backend llama-cpp)."""
+    """The registered models, then the ones ``genstack tune`` made (their base's kind, backend llama-cpp)."""
     from ..config import load_settings
     from .registry import is_installed
     from .tuned import list_tuned
@@ -100,7 +100,7 @@ def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
     tuned = [
         {
             "name": m["name"],
-            "kind": "chat",
+            "kind": m.get("kind", "chat"),
             "installed": True,
             "package": "",
             "description": f"tuned: {m['method']} on {m['base']} ({m.get('quantization', '?')}, {m.get('train_rows', '?')} rows)",

@@ -12,13 +12,18 @@ The adapter GGUF is the format llama.cpp's ``convert_lora_to_gguf.py`` writes
 (``general.type = adapter``, ``adapter.lora.alpha``, ``<tensor>.lora_a`` / ``.lora_b``), which
 llama.cpp applies at load time (``Llama(lora_path=...)``) without a merge.
 
-Only llama-architecture models (SmolLM2, Llama, Mistral-style) are exported: another architecture's
-GGUF stores some tensors transformed (Gemma's norms, for one), and a wrong export would load and
-answer badly rather than fail. Their adapters are still saved.
+Each exported architecture has a profile saying how its GGUF stores what transformers holds:
+llama (SmolLM2, Llama, Mistral-style) permutes the query/key rows for llama.cpp's rope; Gemma 3
+stores every RMSNorm weight as ``1 + w`` (transformers' GGUF loader subtracts the 1, so the
+export adds it back) and keeps its rows in order. Any other architecture is refused: its GGUF may
+store other tensors transformed, and a wrong export would load and answer badly rather than fail.
+Their adapters are still saved. The round-trip tests check each profile: an un-tuned export gives
+llama.cpp's own F16 re-encoding's logits.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,15 +31,28 @@ from ..errors import GenstackError
 
 __all__ = ["EXPORTABLE", "check_exportable", "export_merged_gguf", "export_lora_gguf"]
 
-EXPORTABLE = ("llama",)
+
+@dataclass(frozen=True)
+class _Profile:
+    gguf_arch: str  # gguf.MODEL_ARCH member
+    permute_qk: bool  # llama.cpp's rope row order for the query/key projections
+    norm_shift: float  # added to every norm weight on the way out
 
 
-def check_exportable(architecture: str) -> None:
-    if architecture not in EXPORTABLE:
+_PROFILES = {
+    "llama": _Profile("LLAMA", permute_qk=True, norm_shift=0.0),
+    "gemma3": _Profile("GEMMA3", permute_qk=False, norm_shift=1.0),
+}
+EXPORTABLE = tuple(_PROFILES)
+
+
+def check_exportable(architecture: str) -> _Profile:
+    if architecture not in _PROFILES:
         raise GenstackError(
             f"GGUF export supports {', '.join(EXPORTABLE)}-architecture models, not {architecture!r}; "
             "tune with --no-export to keep only the adapter"
         )
+    return _PROFILES[architecture]
 
 
 def _permute(w, n_head: int, n_head_kv: int | None = None):
@@ -44,10 +62,10 @@ def _permute(w, n_head: int, n_head_kv: int | None = None):
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def _gguf_names(names, n_blocks: int) -> dict[str, str]:
+def _gguf_names(names, n_blocks: int, profile: _Profile) -> dict[str, str]:
     import gguf
 
-    tmap = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_blocks)
+    tmap = gguf.get_tensor_name_map(gguf.MODEL_ARCH[profile.gguf_arch], n_blocks)
     out = {}
     for hf in names:
         g = tmap.get_name(hf, try_suffixes=(".weight", ".bias"))
@@ -78,16 +96,18 @@ def export_merged_gguf(state: Mapping[str, Any], config: Any, template: Path, ou
 
     reader = gguf.GGUFReader(str(template))
     arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
-    check_exportable(arch)
+    profile = check_exportable(arch)
     n_head, n_kv = config.num_attention_heads, config.num_key_value_heads
-    names = _gguf_names(state, config.num_hidden_layers)
+    names = _gguf_names(state, config.num_hidden_layers, profile)
     tensors: dict[str, Any] = {}
     for hf, g in names.items():
         w = state[hf].detach().to("cpu").float().numpy()
-        if hf.endswith("q_proj.weight"):
+        if profile.permute_qk and hf.endswith("q_proj.weight"):
             w = _permute(w, n_head, n_head)
-        elif hf.endswith("k_proj.weight"):
+        elif profile.permute_qk and hf.endswith("k_proj.weight"):
             w = _permute(w, n_head, n_kv)
+        elif profile.norm_shift and hf.endswith("norm.weight"):
+            w = w + profile.norm_shift
         tensors.setdefault(g, w)  # a tied lm_head maps to output.weight, which the template may lack
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
@@ -116,7 +136,7 @@ def export_lora_gguf(adapter_state: Mapping[str, Any], config: Any, alpha: float
 
     reader = gguf.GGUFReader(str(template))
     arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
-    check_exportable(arch)
+    profile = check_exportable(arch)
     n_head, n_kv = config.num_attention_heads, config.num_key_value_heads
     pairs: dict[str, dict[str, Any]] = {}
     for key, t in adapter_state.items():
@@ -128,7 +148,7 @@ def export_lora_gguf(adapter_state: Mapping[str, Any], config: Any, alpha: float
                 pairs.setdefault(base, {})[part] = t.detach().to("cpu").float().numpy()
     if not pairs:
         raise GenstackError("the adapter has no LoRA matrices to export")
-    names = _gguf_names(pairs, config.num_hidden_layers)
+    names = _gguf_names(pairs, config.num_hidden_layers, profile)
     tmp = out.with_name(f".{out.name}.partial")
     writer = gguf.GGUFWriter(str(tmp), arch)
     writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)
@@ -138,9 +158,9 @@ def export_lora_gguf(adapter_state: Mapping[str, Any], config: Any, alpha: float
         if hf not in names:
             raise GenstackError(f"no GGUF tensor for the adapted weight {hf}")
         a, b = ab["lora_A"], ab["lora_B"]  # (r, in) and (out, r): llama.cpp's lora_a / lora_b as stored
-        if hf.endswith("q_proj.weight"):
+        if profile.permute_qk and hf.endswith("q_proj.weight"):
             b = _permute(b, n_head, n_head)
-        elif hf.endswith("k_proj.weight"):
+        elif profile.permute_qk and hf.endswith("k_proj.weight"):
             b = _permute(b, n_head, n_kv)
         writer.add_tensor(f"{names[hf]}.lora_a", np.ascontiguousarray(a.astype(np.float32)))
         writer.add_tensor(f"{names[hf]}.lora_b", np.ascontiguousarray(b.astype(np.float32)))

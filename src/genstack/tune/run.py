@@ -169,8 +169,12 @@ def finish(run: RunFolder, *, peft_model: Any, tokenizer: Any, base: Any, method
     adapter_dir = run.dir / "adapter"
     peft_model.save_pretrained(str(adapter_dir))
     tokenizer.save_pretrained(str(adapter_dir))
+    from ..models.registry import REGISTRY
+
+    spec = REGISTRY.get(base.name)
     manifest: dict[str, Any] = {
         "name": run.name, "base": base.name, "base_sha256": base.sha256, "method": method,
+        "kind": spec.kind if spec is not None else "chat",  # a tuned base (completion) model stays one
         "adapter": "adapter", "model": None, "lora_gguf": None, "config": run.config,
         "created": time.time(), **extra,
     }
