@@ -145,9 +145,13 @@ def test_embedder_mismatch_is_refused(corpus, settings):
 def test_sigkill_mid_ingest_leaves_a_consistent_store_and_rerun_completes(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
+    data = tmp_path / "data"
+    settings = load_settings(data_dir=data, keyword_index="sparse")
     for i in range(40):
         (docs / f"doc{i:02d}.md").write_text(f"# Doc {i}\n\n" + "\n\n".join(f"Paragraph {j} of document {i}." for j in range(6)))
-    data = tmp_path / "data"
+        if i == 0:  # a first run, with the sparse keyword index built: the killed run makes it stale
+            r = ingest([docs], "k", settings=settings, embedder=FakeEmbedder(), chunk_size=16, overlap=0)
+            assert r.keyword_index == "sparse"
     script = textwrap.dedent(f"""
         import sys, time
         from genstack import load_settings
@@ -163,7 +167,8 @@ def test_sigkill_mid_ingest_leaves_a_consistent_store_and_rerun_completes(tmp_pa
             if event == "file":
                 print("stored", data["path"], flush=True)
 
-        ingest([{str(docs)!r}], "k", settings=load_settings(data_dir={str(data)!r}), embedder=Slow(),
+        ingest([{str(docs)!r}], "k", settings=load_settings(data_dir={str(data)!r}, keyword_index="sparse"),
+               embedder=Slow(),
                chunk_size=16, overlap=0, progress=progress)
     """)
     import genstack.ingestion as gi
@@ -179,7 +184,6 @@ def test_sigkill_mid_ingest_leaves_a_consistent_store_and_rerun_completes(tmp_pa
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    settings = load_settings(data_dir=data)
     store = open_collection("k", settings)
     # consistent: every recorded source has exactly its chunks, and no chunk lacks a source
     for s in store.sources():
@@ -187,10 +191,18 @@ def test_sigkill_mid_ingest_leaves_a_consistent_store_and_rerun_completes(tmp_pa
     assert store.count() == sum(s["chunks"] for s in store.sources())
     done_before = len(store.sources())
     assert 5 <= done_before < 40
+    # the keyword index is never out of step with the vectors: the stale sparse index is not read,
+    # FTS5 answers, and each stored source's chunks are all found by keyword
+    assert store.keyword_engine() == "fts5"
+    for s in store.sources():
+        n = int(s["source"].rsplit("doc", 1)[1][:2])
+        hits = store.search_text(f"document {n}", k=100, filters={"source": s["source"]})
+        assert len(hits) == s["chunks"]
     store.close()
     # re-run completes: no duplicates, nothing lost
     r = ingest([docs], "k", settings=settings, embedder=FakeEmbedder(), chunk_size=16, overlap=0)
     assert r.unchanged == done_before and r.added == 40 - done_before
+    assert r.keyword_index == "sparse"
     fresh = load_settings(data_dir=tmp_path / "fresh")
     ingest([docs], "k", settings=fresh, embedder=FakeEmbedder(), chunk_size=16, overlap=0)
     a, b = open_collection("k", settings), open_collection("k", fresh)

@@ -85,6 +85,15 @@ def ingest(
                 if not json_out:
                     sys.stderr.write(f"ingest: {data['workers']} Ray workers\n")
                 return
+            if event == "keyword-index":
+                if data["status"] == "start":
+                    bar.update(task, description="keyword index")
+                    state["said"] = float("-inf")
+                    say("; building the keyword index")
+                elif data["status"] == "failed":
+                    sys.stderr.write(f"ingest: warning: the sparse keyword index was not built ({data['reason']}); "
+                                     "FTS5 answers keyword search\n")
+                return
             if event == "start":
                 state["total"] = data["files"]
                 bar.update(task, total=data["files"])

@@ -72,6 +72,8 @@ class IngestReport:
     flagged: dict[str, int] = field(default_factory=dict)
     #: (source, chunk index, kind, evidence) for each flag, for the report
     flags: list[tuple[str, int, str, str]] = field(default_factory=list)
+    #: the engine answering BM25 queries after the run ("sparse" or "fts5"; None for a store without one)
+    keyword_index: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -83,6 +85,7 @@ class IngestReport:
             "unchanged": self.unchanged, "removed": self.removed,
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
             "chunks": self.chunks, "embedded": self.embedded, "seconds": round(self.seconds, 3),
+            "keyword_index": self.keyword_index,
             "flagged": dict(self.flagged),
             "flags": [{"path": p, "chunk": i, "kind": k, "evidence": e} for p, i, k, e in self.flags],
         }
@@ -407,6 +410,16 @@ def ingest(
                     report.removed += 1
                     emit("file", {"path": source, "status": "removed"})
         kept = existed or bool(store.sources())
+        update = getattr(store, "update_keyword_index", None)
+        if update is not None and kept:
+            emit("keyword-index", {"status": "start"})
+            try:
+                report.keyword_index = update()
+            except OSError as exc:  # a derived index: FTS5 answers without it, nothing stored is lost
+                report.keyword_index = "fts5"
+                emit("keyword-index", {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
+            else:
+                emit("keyword-index", {"status": "done", "engine": report.keyword_index})
     finally:
         engine.close()
         store.close()

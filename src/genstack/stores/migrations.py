@@ -15,6 +15,9 @@ Migration = Callable[[sqlite3.Connection], str]
 
 MIGRATIONS: list[Migration] = []
 
+#: chunks_fts's tokenizer, as the first migration created it (the sparse BM25 index reads its terms)
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+
 
 def collector(migrations: list[Migration]) -> Callable[[Migration], Migration]:
     """A decorator that appends each migration it decorates to ``migrations``, in file order."""
