@@ -212,9 +212,48 @@ def test_a_tuned_model_is_found_by_name_listed_and_checked(tmp_path):
     write_manifest(folder, {"name": "mine", "model": "model.gguf", "sha256": "0" * 64, "method": "lora", "base": "b"})
     with pytest.raises(ModelIntegrityError):
         resolve_model_file("mine", s)
-    write_manifest(folder, {"name": "mine", "model": None, "method": "prompt-tuning", "base": "b"})
-    with pytest.raises(ModelNotFound, match="soft prompts"):
+    write_manifest(folder, {"name": "mine", "model": None, "method": "lora", "base": "b"})
+    with pytest.raises(ModelNotFound, match="no-export"):
         resolve_model_file("mine", s)
+
+
+def test_a_soft_prompt_model_runs_on_its_bases_gguf_and_only_that_one(tmp_path):
+    import numpy as np
+
+    from genstack.config import Settings
+    from genstack.errors import GenstackError, ModelIntegrityError, ModelNotFound
+    from genstack.models.registry import resolve_model_file, soft_prompt_file
+    from genstack.models.soft_prompt import load_soft_prompt
+    from genstack.models.tuned import tuned_dir, write_manifest
+    from genstack.models.registry import verify_sha256
+    from tests._gguf import write_gguf
+
+    s = Settings(data_dir=tmp_path)
+    base = tmp_path / "base.gguf"
+    write_gguf(base, {"general.architecture": "llama", "llama.embedding_length": 4}, {"w": (1,)})
+    folder = tuned_dir("soft", s)
+    folder.mkdir(parents=True)
+    np.save(folder / "soft-prompt.npy", np.ones((3, 4), dtype=np.float32))
+    manifest = {"name": "soft", "method": "prompt-tuning", "model": None, "soft_prompt": "soft-prompt.npy",
+                "base": str(base), "base_sha256": verify_sha256(base, None, None)}
+    write_manifest(folder, manifest)
+    assert resolve_model_file("soft", s) == (None, base)
+    assert soft_prompt_file("soft", s) == folder / "soft-prompt.npy" and soft_prompt_file(str(base), s) is None
+    assert load_soft_prompt(folder / "soft-prompt.npy", 4).shape == (3, 4)
+    with pytest.raises(GenstackError, match="tuned for another model"):
+        load_soft_prompt(folder / "soft-prompt.npy", 8)
+    np.save(tmp_path / "flat.npy", np.ones(4, dtype=np.float32))
+    with pytest.raises(GenstackError, match="not a soft prompt"):
+        load_soft_prompt(tmp_path / "flat.npy", 4)
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    with pytest.raises(GenstackError, match="cannot read"):
+        load_soft_prompt(tmp_path / "junk.npy", 4)
+    write_manifest(folder, {**manifest, "base_sha256": "0" * 64})  # the base file is not the one it was tuned on
+    with pytest.raises(ModelIntegrityError, match="another version"):
+        resolve_model_file("soft", s)
+    write_manifest(folder, {**manifest, "base": str(tmp_path / "gone.gguf")})
+    with pytest.raises(ModelNotFound, match="which is gone"):
+        resolve_model_file("soft", s)
 
 
 def test_cli_tune_bad_input_is_one_line_and_creates_nothing(tmp_path, home, capsys):

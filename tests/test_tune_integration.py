@@ -232,15 +232,64 @@ def test_the_real_chat_template_masks_all_but_the_answer(env):
     assert QUESTIONS[0] in tok.decode(enc["input_ids"])
 
 
-def test_prompt_tuning_keeps_an_adapter_and_says_why_it_cannot_run_in_llama_cpp(env):
+def test_a_soft_prompt_teaches_the_fact_and_llama_cpp_runs_it_as_peft_does(env, tmp_path):
     p = genstack(env, "tune", "sft", "--data", str(env[2]), "--output", "soft", "--method", "prompt-tuning",
-                 "--max-steps", "3", "--batch", "2", "--virtual-tokens", "4", "--json")
+                 "--max-steps", "30", "--batch", "2", "--virtual-tokens", "8", "--eval-fraction", "0.25", "--json")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    assert out["method"] == "prompt-tuning" and out["model"] is None
-    assert (Path(out["dir"]) / "adapter" / "adapter_model.safetensors").is_file()
-    run = genstack(env, "generate", "hi", "--model", "soft")
-    assert run.returncode == 1 and "soft prompts" in run.stderr and "Traceback" not in run.stderr
+    assert out["method"] == "prompt-tuning" and out["soft_prompt"] == "soft-prompt.npy" and out["virtual_tokens"] == 8
+    assert out["eval_loss_after"] < out["eval_loss_before"] / 3
+    folder = Path(out["dir"])
+    assert (folder / "adapter" / "adapter_model.safetensors").is_file() and not (folder / "model.gguf").exists()
+
+    # the user's way: --model NAME runs the base's GGUF with the soft prompt before the prompt
+    held_out = "Please tell me what colour the sky is on Zorblax."
+    tuned = genstack(env, "generate", held_out, "--model", "soft", "--greedy", "--max-tokens", "16")
+    assert tuned.returncode == 0, tuned.stderr
+    assert "green" in tuned.stdout  # the base says blue (test_sft_teaches_a_fact...)
+    listed = json.loads(genstack(env, "models", "list", "--json").stdout)
+    assert any(r["name"] == "soft" and r["kind"] == "chat" for r in listed)
+
+    # llama.cpp's logits after the decoded soft prompt are PEFT's, on the same F16 weights
+    import numpy as np
+    import torch
+    from peft import PeftModel
+
+    from genstack.models.llamacpp import LlamaCppModel, _decoded, _logits
+    from genstack.models.requantize import quantize_file
+    from genstack.tune.base import load_base, resolve_base
+
+    s = _settings(env)
+    base = resolve_base("smollm2-135m-instruct", s)
+    hf, _ = load_base(base, s)
+    peft_model = PeftModel.from_pretrained(hf, str(folder / "adapter"))
+    f16 = quantize_file(base.gguf, tmp_path / "base-f16.gguf", "f16", allow_requantize=True)
+    text = "The capital of France is a city where people"
+    logits = {}
+    for name, soft in (("soft", folder / "soft-prompt.npy"), ("plain", None)):
+        m = LlamaCppModel(f16, settings=s, chat=False, soft_prompt=soft, n_ctx=128)
+        toks = m.tokenize(text)
+        llm = m.llama
+        with m._lock:
+            at = m._rewind(llm)
+            with _decoded(llm, toks, at, lambda j: True):
+                logits[name] = np.stack([_logits(llm, j, llm.n_vocab()) for j in range(len(toks))])
+        m.close()
+    with torch.no_grad():
+        peft_logits = peft_model(input_ids=torch.tensor([toks])).logits[0, -len(toks):].numpy()
+    assert peft_logits.shape == logits["soft"].shape
+    assert np.abs(logits["soft"] - peft_logits).max() < 0.15  # F16 kernels against torch float32
+    assert np.abs(logits["plain"] - peft_logits).max() > 2  # and the soft prompt is really there
+
+    # scoring goes after the soft prompt too: the fact is likelier under the tuned model
+    from genstack.generation import Message
+    from genstack.models.registry import get_model
+
+    tuned_m, base_m = get_model("soft", settings=s), get_model("smollm2-135m-instruct", settings=s)
+    prompt = tuned_m.render_chat([Message("user", held_out)])
+    assert tuned_m.score(prompt, [FACT])[0] > base_m.score(prompt, [FACT])[0] + 5
+    tuned_m.close()
+    base_m.close()
 
 
 def test_dpo_moves_the_model_toward_the_chosen_answers(env, tmp_path):

@@ -62,9 +62,14 @@ def _print_result(result, json_out: bool) -> None:
         con.print(f"held-out loss ({m['eval_rows']} rows): {loss(m.get('eval_loss_before'))} before, "
                   f"{loss(m.get('eval_loss_after'))} after")
     con.print(f"adapter: {result.dir / m['adapter']}")
+    if m.get("soft_prompt"):
+        runs_on = result.dir / m["model"] if m.get("model") else f"{m['base']}'s GGUF"
+        con.print(f"soft prompt: {result.dir / m['soft_prompt']} ({m['virtual_tokens']} vectors, decoded before "
+                  f"every prompt on {runs_on})")
+    elif result.model:
+        runtime = f"; llama.cpp runtime adapter: {result.dir / m['lora_gguf']}" if m.get("lora_gguf") else ""
+        con.print(f"model: {result.dir / m['model']} ({m['quantization']}){runtime}")
     if result.model:
-        con.print(f"model: {result.dir / m['model']} ({m['quantization']}); "
-                  f"llama.cpp runtime adapter: {result.dir / m['lora_gguf']}")
         con.print(f"use it: genstack generate --model {result.name} \"...\"")
     else:
         con.print(f"no GGUF ({m.get('no_gguf', 'adapter only')}); load the adapter with PEFT")
@@ -76,7 +81,7 @@ def sft(
                               "rows: genstack synth output, the web UI feedback export, or your own."),
     output: str = typer.Option(..., "--output", "-o", help="The tuned model's name (then --model NAME)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the default model]"),
-    method: str = typer.Option("lora", "--method", help="lora, or prompt-tuning (soft prompts; adapter only)."),
+    method: str = typer.Option("lora", "--method", help="lora, or prompt-tuning (soft prompts, run by llama.cpp before every prompt)."),
     rank: int = typer.Option(16, "--rank", help="LoRA rank."),
     alpha: float = typer.Option(32.0, "--alpha", help="LoRA alpha (the update is scaled by alpha/rank)."),
     targets: str = typer.Option("q_proj,k_proj,v_proj,o_proj", "--targets", help="Comma-separated modules LoRA adapts."),

@@ -8,6 +8,11 @@ sandboxed Jinja environment.
 
 Loading is lazy: the constructor only reads the GGUF header; the weights load
 on the first request or on :meth:`warm_up`.
+
+A soft prompt (``genstack tune sft --method prompt-tuning``) is a few learned input vectors put
+before every prompt, as PEFT puts them in training: they are decoded once through
+``llama_batch.embd`` at positions 0..n-1 and kept in the KV cache, and every prompt, score and
+log-probability is computed after them.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ..errors import GenstackError, InvalidParameter
 from ..generation import Chunk, GenerationRequest, Message, StopMatcher, TokenLogprob, Usage, check_context
 from .base import Model
 from .formats import GGUFInfo, read_gguf
+from .soft_prompt import SOFT_TOKEN, load_soft_prompt, prime
 
 __all__ = ["LlamaCppModel"]
 
@@ -85,6 +91,7 @@ class LlamaCppModel(Model):
         n_batch: int | None = None,
         n_ubatch: int | None = None,
         flash_attn: bool | None = None,
+        soft_prompt: str | os.PathLike[str] | None = None,
         **llama_kwargs: Any,
     ):
         s = settings or load_settings()
@@ -107,6 +114,13 @@ class LlamaCppModel(Model):
         self._n_ctx = n_ctx or s.n_ctx or min(trained, s.max_ctx)
         if self._n_ctx < 16:
             raise InvalidParameter(f"n_ctx must be at least 16, got {self._n_ctx}")
+        #: the soft prompt's vectors, (virtual tokens, n_embd) float32, or None
+        self.soft_prompt = None
+        if soft_prompt is not None:
+            self.soft_prompt = load_soft_prompt(soft_prompt, self.info.arch_value("embedding_length"))
+            if len(self.soft_prompt) + 16 > self._n_ctx:
+                raise InvalidParameter(f"a {len(self.soft_prompt)}-vector soft prompt leaves no room in n_ctx {self._n_ctx}")
+            self.supports_batching = False  # each batching slot would need its own copy in the KV cache
         threads, batch_threads = s.threads()
         self._llama_kwargs = dict(
             n_ctx=self._n_ctx,
@@ -174,10 +188,11 @@ class LlamaCppModel(Model):
     def enable_batching(self, slots: int, kv: str = "unified") -> None:
         """Decode up to ``slots`` requests together (see :mod:`genstack.models.batching`);
         requests with a JSON schema keep the ordinary path. ``kv="split"`` keeps greedy output
-        identical to the unbatched path at lower throughput (``batching.KV_MODES``)."""
+        identical to the unbatched path at lower throughput (``batching.KV_MODES``). A model with a
+        soft prompt does not batch (``supports_batching`` is False)."""
         from .batching import BatchScheduler
 
-        if self._batcher is None and slots > 1:
+        if self._batcher is None and slots > 1 and self.supports_batching:
             # each slot holds BATCH_SLOT_CTX tokens; longer requests take the ordinary path
             self._batcher = BatchScheduler(self, slots, n_ctx=min(self._n_ctx, BATCH_SLOT_CTX),
                                            n_batch=max(512, self._llama_kwargs["n_batch"] or 512), kv=kv)
@@ -264,7 +279,8 @@ class LlamaCppModel(Model):
         tokens = self.tokenize(prompt)
         if not tokens:
             raise InvalidParameter("the prompt is empty")
-        max_tokens = check_context(len(tokens), request.params.max_tokens, self._n_ctx, request.on_overflow)
+        max_tokens = check_context(len(tokens), request.params.max_tokens, self._n_ctx - self._n_soft,
+                                   request.on_overflow)
         if (self._batcher is not None and request.json_schema is None
                 and len(tokens) + max_tokens <= self._batcher.n_ctx):
             return self._batcher.submit(tokens, request.params, max_tokens)
@@ -282,8 +298,9 @@ class LlamaCppModel(Model):
         grammar = self._grammar(request.json_schema) if request.json_schema is not None else None
         with self._lock:
             llm.set_seed(int(p.seed if p.seed is not None else 0))
+            # after the soft prompt, if any: llama-cpp-python's prefix match keeps it in the cache
             gen = llm.generate(
-                tokens,
+                [SOFT_TOKEN] * self._prime(llm) + list(tokens),
                 grammar=grammar,
                 temp=0.0 if p.is_greedy else p.temperature,
                 top_k=p.top_k,
@@ -350,7 +367,9 @@ class LlamaCppModel(Model):
         llm = self.llama
         out: list[tuple[float, bool]] = []
         with self._lock:
-            llm.reset()
+            self._rewind(llm)
+            if llm.n_tokens + len(ctx_tokens) > self._n_ctx:
+                raise InvalidParameter("the prompt does not fit the context window")
             llm.eval(ctx_tokens)
             first = self._last_logprobs()
             base = llm.n_tokens
@@ -374,7 +393,7 @@ class LlamaCppModel(Model):
                             greedy = greedy and int(np.argmax(logits)) == toks[j]
                 out.append((total, greedy))
             llm._ctx.kv_cache_seq_rm(-1, base, -1)
-            llm.reset()
+            self._rewind(llm)
         return out
 
     def sequence_logprobs(self, tokens: Sequence[int], score_from: int = 1) -> list[float]:
@@ -390,18 +409,18 @@ class LlamaCppModel(Model):
         for i from ``score_from``."""
         import numpy as np
 
-        if len(tokens) > self._n_ctx:
-            raise InvalidParameter(f"{len(tokens)} tokens do not fit the {self._n_ctx}-token window")
+        if len(tokens) + self._n_soft > self._n_ctx:
+            raise InvalidParameter(f"{len(tokens)} tokens do not fit the {self._n_ctx - self._n_soft}-token window")
         llm = self.llama
         n_vocab = llm.n_vocab()
         step = int(self._llama_kwargs.get("n_batch") or 512)
         out: list[tuple[float, list[tuple[int, float]]]] = []
         with self._lock:
-            llm.reset()
-            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            at = self._rewind(llm)  # token i sits at position at + i, after the soft prompt if any
+            llm._ctx.kv_cache_seq_rm(-1, at, -1)
             for start in range(0, len(tokens) - 1, step):
                 chunk = tokens[start:min(len(tokens) - 1, start + step)]
-                with _decoded(llm, chunk, start, lambda j, _s=start: (_s + j + 1) >= score_from):
+                with _decoded(llm, chunk, at + start, lambda j, _s=start: (_s + j + 1) >= score_from):
                     for j in range(len(chunk)):
                         nxt = start + j + 1
                         if nxt >= score_from:
@@ -411,8 +430,8 @@ class LlamaCppModel(Model):
                                 ids = np.argpartition(-lps, top)[:top] if top < n_vocab else np.arange(n_vocab)
                                 best = sorted(((int(i), float(lps[i])) for i in ids), key=lambda t: -t[1])
                             out.append((float(lps[tokens[nxt]]), best))
-            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
-            llm.reset()
+            llm._ctx.kv_cache_seq_rm(-1, at, -1)
+            self._rewind(llm)
         return out
 
     def prompt_logprobs(self, text: str, top: int = 0, *, continuation: str = "") -> list[TokenLogprob]:
@@ -443,6 +462,24 @@ class LlamaCppModel(Model):
             out.append(TokenLogprob(t, offset, lp, alts))
             offset += len(t)
         return out
+
+    # -- the soft prompt (genstack.models.soft_prompt) ------------------------------
+    @property
+    def _n_soft(self) -> int:
+        return 0 if self.soft_prompt is None else len(self.soft_prompt)
+
+    def _prime(self, llm) -> int:
+        """The soft prompt's length, once the KV cache starts with it (0 without one)."""
+        return 0 if self.soft_prompt is None else prime(llm, self.soft_prompt)
+
+    def _rewind(self, llm) -> int:
+        """Back to the start of the context: just after the soft prompt, if any; its length."""
+        if self.soft_prompt is None:
+            llm.reset()
+            return 0
+        llm.n_tokens = prime(llm, self.soft_prompt)
+        llm._requires_eval = True  # the logits are not those of the position the cache ends at
+        return llm.n_tokens
 
     def _last_logprobs(self):
         llm = self.llama

@@ -194,9 +194,10 @@ def resolve_model_file(name_or_path: str, settings: Settings | None = None) -> t
 
     tuned = read_manifest(name_or_path, settings)
     if tuned is not None:  # made by genstack tune: its GGUF, checked against the manifest's sha256
+        if not tuned.get("model") and tuned.get("soft_prompt"):  # a soft prompt on its base's own GGUF
+            return None, _soft_prompt_base(name_or_path, tuned, settings)
         if not tuned.get("model"):
-            why = tuned.get("no_gguf") or ("llama.cpp cannot run soft prompts" if tuned.get("method") == "prompt-tuning"
-                                           else "it was tuned with --no-export; tune again without it")
+            why = tuned.get("no_gguf") or "it was tuned with --no-export; tune again without it"
             raise ModelNotFound(
                 f"tuned model {name_or_path!r} is a {tuned.get('method', 'PEFT')} adapter with no GGUF ({why}): "
                 f"load {tuned['dir']}/adapter with PEFT"
@@ -218,6 +219,32 @@ def resolve_model_file(name_or_path: str, settings: Settings | None = None) -> t
     raise ModelNotFound(
         f"unknown model {name_or_path!r}: not a registered name ({known}) nor an existing .gguf file"
     )
+
+
+def _soft_prompt_base(name: str, tuned: dict[str, Any], settings: Settings) -> Path:
+    """The GGUF a soft-prompt model runs on: its base's, which must be the file it was tuned on."""
+    base = tuned.get("base")
+    if not isinstance(base, str) or base == name:
+        raise ModelNotFound(f"tuned model {name!r} names no base model; tune it again")
+    try:
+        _, path = resolve_model_file(base, settings)
+    except ModelNotFound as exc:
+        raise ModelNotFound(f"tuned model {name!r} is a soft prompt on {base!r}, which is gone: {exc}") from None
+    want = tuned.get("base_sha256")
+    if want and verify_sha256(path, None, settings.cache_dir / "model-hashes.json") != want:
+        raise ModelIntegrityError(
+            f"tuned model {name!r} is a soft prompt for another version of {base!r} ({path} has changed); tune it again")
+    return path
+
+
+def soft_prompt_file(name: str, settings: Settings | None = None) -> Path | None:
+    """The soft prompt (``.npy``) of tuned model ``name``, or None when it is not a soft-prompt model."""
+    from .tuned import read_manifest
+
+    tuned = read_manifest(name, settings or load_settings())
+    if not tuned or not tuned.get("soft_prompt"):
+        return None
+    return Path(tuned["dir"]) / tuned["soft_prompt"]
 
 
 _BUILTIN_BACKENDS = {
@@ -279,6 +306,9 @@ def get_model(name_or_path: str | None = None, *, settings: Settings | None = No
     if spec is not None and spec.kind == "embedding":
         raise InvalidParameter(f"{name!r} is an embedding model, not a generator")
     cls = load_backend(spec.backend if spec else "llama-cpp")
+    soft = soft_prompt_file(name, settings) if spec is None else None
+    if soft is not None:  # a prompt-tuned model: its base's GGUF with the learned vectors before every prompt
+        options = {**options, "soft_prompt": soft}
     model = cls(path, name=name, settings=settings, chat=(spec is None or spec.kind == "chat"), **options)
     if spec is not None and spec.tool_call_threshold is not None:
         model.tool_call_threshold = spec.tool_call_threshold

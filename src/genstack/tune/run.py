@@ -39,8 +39,8 @@ class TuneResult:
 
     @property
     def model(self) -> str | None:
-        """The name to pass as ``--model`` (None for a soft-prompt adapter llama.cpp cannot run)."""
-        return self.name if self.manifest.get("model") else None
+        """The name to pass as ``--model`` (None when the tune left only a PEFT adapter)."""
+        return self.name if self.manifest.get("model") or self.manifest.get("soft_prompt") else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "dir": str(self.dir), **self.manifest}
@@ -180,8 +180,8 @@ def finish(run: RunFolder, *, peft_model: Any, tokenizer: Any, base: Any, method
         "created": time.time(), **extra,
     }
     if method == "prompt-tuning":
-        manifest["no_gguf"] = "llama.cpp cannot run soft prompts"
-    elif not export:
+        return _finish_soft_prompt(run, peft_model, base, manifest, quant=quant, export=export, say=say)
+    if not export:
         manifest["no_gguf"] = "it was tuned with --no-export; tune again without it"
     elif base.gguf is None and converter_dir() is None:
         manifest["no_gguf"] = MISSING
@@ -229,6 +229,48 @@ def finish(run: RunFolder, *, peft_model: Any, tokenizer: Any, base: Any, method
     manifest["peak_rss_bytes"] = peak_rss()
     write_manifest(run.dir, manifest)
     return TuneResult(run.name, run.dir, manifest)
+
+
+def _finish_soft_prompt(run: RunFolder, peft_model: Any, base: Any, manifest: dict[str, Any], *, quant: str,
+                       export: bool, say: Callable[[str], None]) -> TuneResult:
+    """A soft prompt runs on its base's GGUF (genstack.models.soft_prompt): save the learned
+    vectors; a safetensors-folder base is converted to a GGUF once, here, for it to run on."""
+    import numpy as np
+
+    from .._files import sha256_file
+    from ..models.requantize import quantize_file
+    from .convert import MISSING, convert_folder, converter_dir
+
+    vectors = peft_model.get_prompt_embedding_to_save(adapter_name="default").detach().float().cpu().numpy()
+    np.save(run.dir / "soft-prompt.npy", vectors)
+    manifest.update(soft_prompt="soft-prompt.npy", virtual_tokens=int(vectors.shape[0]))
+    if base.gguf is not None:
+        manifest["quantization"] = _quant_of(base.gguf)
+    elif not export:
+        manifest.update(soft_prompt=None, no_gguf="it was tuned with --no-export on a safetensors folder; tune "
+                                                  "again without it")
+    elif converter_dir() is None:
+        manifest.update(soft_prompt=None, no_gguf=MISSING)
+    else:
+        say("converting the base model with llama.cpp's convert_hf_to_gguf.py (the soft prompt runs on it)")
+        f16 = run.dir / "model-f16.gguf"
+        convert_folder(base.folder, f16)
+        if quant == "f16":
+            final = f16.replace(run.dir / "model.gguf")
+        else:
+            say(f"quantizing to {quant.upper()} with llama.cpp")
+            final = quantize_file(f16, run.dir / "model.gguf", quant)
+            f16.unlink()
+        manifest.update(model=final.name, sha256=sha256_file(final), quantization=quant.upper())
+    manifest["peak_rss_bytes"] = peak_rss()
+    write_manifest(run.dir, manifest)
+    return TuneResult(run.name, run.dir, manifest)
+
+
+def _quant_of(path: Path) -> str:
+    from ..models.formats import read_gguf
+
+    return read_gguf(path).quantization
 
 
 def check_common(cfg: Any, ints: tuple[str, ...]) -> None:

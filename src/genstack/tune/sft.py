@@ -109,7 +109,7 @@ def _peft_config(cfg: SFTConfig):
         return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                           target_modules=list(cfg.targets), task_type=TaskType.CAUSAL_LM)
     return PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=cfg.virtual_tokens,
-                              prompt_tuning_init=PromptTuningInit.RANDOM)
+                              prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB)
 
 
 def training_args(run: RunFolder, cfg: SFTConfig, has_eval: bool, **more: Any):
@@ -144,8 +144,9 @@ def sft(
     register the result as the local model ``output``.
 
     LoRA results are merged, exported to GGUF and quantized (``quantization``: q8_0, q4_k_m or
-    f16), and the adapter is also written as a GGUF llama.cpp applies at load time. Soft-prompt
-    (``prompt-tuning``) results stay a PEFT adapter: llama.cpp cannot take soft prompts.
+    f16), and the adapter is also written as a GGUF llama.cpp applies at load time. A soft prompt
+    (``prompt-tuning``) is saved as its vectors and runs on the base's GGUF, decoded before every
+    prompt (:mod:`genstack.models.soft_prompt`).
     """
     settings = settings or load_settings()
     cfg = config or SFTConfig()
