@@ -89,6 +89,11 @@ class Settings:
     #: more, rebuilt at the end of each ingest; "sparse" adds it to every collection; "fts5" never does.
     #: FTS5 stays the source of truth and answers whenever the sparse index is not current.
     keyword_index: str = "auto"
+    #: the dense search of sqlite collections: "exact" scans every vector; "binary" first ranks the
+    #: vectors' sign codes by Hamming distance and scores only the nearest ~0.1% (at least 1,000)
+    #: exactly (several times faster at a million chunks; recall in benchmarks/RESULTS.md); "auto"
+    #: uses "binary" from 200,000 chunks. Scores are exact cosines either way.
+    dense_index: str = "auto"
     #: files larger than this are not ingested (reported as failed, with this setting named)
     max_file_bytes: int = 200_000_000
     #: the system prompt ``genstack generate`` and plain ``genstack chat`` give a chat model when
@@ -123,6 +128,8 @@ class Settings:
             raise ConfigError(f"setting weights must be auto, original, q8_0 or f16, got {self.weights!r}")
         if self.keyword_index not in ("auto", "sparse", "fts5"):
             raise ConfigError(f"setting keyword_index must be auto, sparse or fts5, got {self.keyword_index!r}")
+        if self.dense_index not in ("auto", "exact", "binary"):
+            raise ConfigError(f"setting dense_index must be auto, exact or binary, got {self.dense_index!r}")
         if self.embed_precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"setting embed_precision must be auto, fp32 or bf16, got {self.embed_precision!r}")
         if self.n_batch == 0 or self.n_ubatch == 0:

@@ -16,7 +16,9 @@ vector matrix is loaded once and cached until the version changes.
 
 Big collections also get a derived BM25 index by sparse matrices (:mod:`genstack.stores.sparse`),
 read out of FTS5 and stamped with the version it was built at and used only while that version is
-the store's; FTS5 answers otherwise.
+the store's; FTS5 answers otherwise. From 200,000 chunks the dense scan ranks the vectors' sign codes
+first and scores only the nearest exactly (:mod:`genstack.stores.binary`, ``dense_index``); the codes
+are rebuilt with the matrix cache, so they too follow the version.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 
 from ..errors import GenstackError, InvalidParameter
 from .base import Filters, Hit, Record, built_with, check_filter_key, check_vectors, top_k
+from .binary import BinaryCodes, rescore_count
 from .migrations import FTS_TOKENIZER, migrate
 from .sparse import build_sparse_index, load_sparse_index, query_terms, sweep
 
@@ -73,7 +76,8 @@ class SQLiteStore:
     def open_collection(cls, folder: Path, *, dim: int | None = None, embedder: str | None = None,
                         read_only: bool = False, settings: Any = None) -> "SQLiteStore":
         return cls(Path(folder) / cls.FILE, dim=dim, embedder=embedder, read_only=read_only,
-                   keyword_index=getattr(settings, "keyword_index", "auto"))
+                   keyword_index=getattr(settings, "keyword_index", "auto"),
+                   dense_index=getattr(settings, "dense_index", "auto"))
 
     @classmethod
     def exists(cls, folder: Path) -> bool:
@@ -84,10 +88,11 @@ class SQLiteStore:
         return str(self.path)
 
     def __init__(self, path: str | Path, *, dim: int | None = None, embedder: str | None = None,
-                 read_only: bool = False, keyword_index: str = "auto"):
+                 read_only: bool = False, keyword_index: str = "auto", dense_index: str = "auto"):
         self.path = Path(path)
         self.read_only = read_only
         self.keyword_index = keyword_index  # "auto", "sparse" or "fts5": see update_keyword_index
+        self.dense_index = dense_index  # "auto", "exact" or "binary": see dense_engine
         self.path.parent.mkdir(parents=True, exist_ok=True)
         uri = f"file:{self.path}?mode=ro" if read_only else f"file:{self.path}"
         try:
@@ -102,6 +107,7 @@ class SQLiteStore:
         self._lock = threading.RLock()
         self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
         self._sparse_cache: tuple[int, Any] | None = None
+        self._codes: tuple[int, BinaryCodes] | None = None
         if not read_only:
             self._init_meta(dim, embedder)
         self.dim = int(self.meta("dim") or 0) or None
@@ -313,10 +319,36 @@ class SQLiteStore:
             return []
         if q.shape[0] != mat.shape[1]:
             raise InvalidParameter(f"query vector has {q.shape[0]} dimensions, the collection {mat.shape[1]}")
-        scores = mat @ q
         allowed = self._allowed(filters)
-        top = top_k(scores, k, None if allowed is None else np.isin(rowids, allowed))
+        mask = None if allowed is None else np.isin(rowids, allowed)
+        if self._dense_engine(len(rowids)) == "binary":
+            rows = self._binary(mat).candidates(q, rescore_count(k, len(rowids)), mask)
+            scores = mat[rows] @ q  # exact cosines of the candidates only
+            return self._hits([(int(rowids[rows[i]]), float(scores[i])) for i in top_k(scores, k)])
+        scores = mat @ q
+        top = top_k(scores, k, mask)
         return self._hits([(int(rowids[i]), float(scores[i])) for i in top])
+
+    #: ``dense_index = "auto"`` ranks sign codes first from this many chunks up (below it the exact
+    #: scan takes a few milliseconds and the codes would cost more than they save)
+    BINARY_MIN_CHUNKS = 200_000
+
+    def _dense_engine(self, n: int) -> str:
+        if self.dense_index == "auto":
+            return "binary" if n >= self.BINARY_MIN_CHUNKS else "exact"
+        return self.dense_index
+
+    def dense_engine(self) -> str:
+        """What answers vector queries now: "exact" (every vector scored) or "binary" (sign codes
+        first, the nearest rescored exactly; :mod:`genstack.stores.binary`)."""
+        with self._lock:
+            return self._dense_engine(self.count())
+
+    def _binary(self, mat: np.ndarray) -> BinaryCodes:
+        version = self._cache[0] if self._cache is not None else self.version()
+        if self._codes is None or self._codes[0] != version:
+            self._codes = (version, BinaryCodes(mat))
+        return self._codes[1]
 
     @staticmethod
     def fts_query(text: str) -> str:
