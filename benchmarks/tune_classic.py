@@ -1,6 +1,7 @@
 """Does tuning help a classic task? SFT on a public labelled set, evaluated on a disjoint split.
 
     .venv/bin/python benchmarks/tune_classic.py [--work DIR] [--train 400] [--test 400] [--epochs 1]
+        [--method lora|prompt-tuning] [--lr X] [--name NAME]
 
 Data: ../shared/data/pii/enterprise_pii_classification.jsonl (llm-foundry's enterprise PII set:
 "Does the passage below contain sensitive information? ... Answer:", choices no / yes, balanced).
@@ -8,7 +9,7 @@ A seeded shuffle gives --train rows for tuning and a disjoint --test split; no p
 split is in the training rows (checked).
 
 1. ``genstack.tune_sft`` on the training rows as chat turns (the question, then "no" or "yes"),
-   LoRA with the defaults;
+   LoRA (or, with ``--method prompt-tuning``, a 16-vector soft prompt) with the defaults;
 2. both models answer each test question in chat, greedy, and the first word of the reply is read
    as the label (what a user of ``genstack generate`` gets): accuracy, and how often the reply is
    neither yes nor no;
@@ -61,7 +62,8 @@ def main() -> int:
     ap.add_argument("--train", type=int, default=400)
     ap.add_argument("--test", type=int, default=400)
     ap.add_argument("--epochs", type=float, default=1.0)
-    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--method", choices=("lora", "prompt-tuning"), default="lora")
+    ap.add_argument("--lr", type=float, default=None, help="default: the method's (2e-4 LoRA, 3e-2 soft prompt)")
     ap.add_argument("--name", default="smollm2-pii")
     args = ap.parse_args()
     if not DATA.is_file():
@@ -89,7 +91,8 @@ def main() -> int:
 
     m = read_manifest(args.name, settings)
     if m is None:
-        res = sft(train_file, output=args.name, config=SFTConfig(epochs=args.epochs, lr=args.lr, max_len=512),
+        res = sft(train_file, output=args.name, config=SFTConfig(method=args.method, epochs=args.epochs, lr=args.lr,
+                                                                  max_len=512),
                   settings=settings, overwrite=True,
                   progress=lambda e: print(e.get("message") or f"step {e['step']}/{e['max_steps']} "
                                            f"loss {e.get('loss', float('nan')):.3f} eval {e.get('eval_loss', float('nan')):.3f} "

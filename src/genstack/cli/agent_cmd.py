@@ -205,7 +205,9 @@ def mcp(
     specs = list(api_key) + os.environ.get("GENSTACK_MCP_API_KEYS", "").split()
     if specs and transport != "http":
         raise InvalidParameter("--api-key is for --transport http (over stdio the client starts this process)")
-    if transport == "http" and host not in ("127.0.0.1", "localhost", "::1") and not (allow_remote or specs):
+    from ..server.config import is_loopback
+
+    if transport == "http" and not is_loopback(host) and not (allow_remote or specs):
         raise InvalidParameter(f"--host {host} is not a loopback address; give --api-key (or --allow-remote "
                                "behind an authenticating proxy) to listen there")
     names = tools or ("search,ask,calculator,datetime" if collection else "calculator,datetime")
