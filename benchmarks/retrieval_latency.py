@@ -53,6 +53,7 @@ def main() -> None:
     ap.add_argument("--collection", default="scifact")
     ap.add_argument("--sizes", type=int, nargs="+", default=[5000, 100000, 1000000])
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--no-fts5", action="store_true", help="skip the FTS5 runs (about 7 minutes at 1M)")
     args = ap.parse_args()
     if not SCIFACT.is_dir():
         sys.exit(f"SciFact not found at {SCIFACT}")
@@ -101,6 +102,8 @@ def main() -> None:
             store.close()
             runs = [("fts5", "exact", ("dense", "bm25", "hybrid")), ("sparse", "exact", ("bm25", "hybrid")),
                     ("sparse", "binary", ("dense", "hybrid"))]
+            if args.no_fts5:
+                runs[0] = ("sparse", "exact", ("dense",))
             for engine, dense_engine, modes in runs:
                 r = Retriever(f"n{size}", load_settings(data_dir=tmp, keyword_index=engine, dense_index=dense_engine),
                               embedder=embedder)

@@ -93,3 +93,37 @@ def test_real_embedder_runs_on_one_thread_beside_llama_cpp(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     cores = len(os.sched_getaffinity(0))
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [cores, 1, cores]
+
+
+@pytest.mark.unit
+def test_store_scans_run_blas_on_one_thread_and_give_the_threads_back(monkeypatch, tmp_path):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import numpy as np
+
+    import genstack.stores.sqlite as sqlite_mod
+    from genstack.stores.base import Record
+
+    blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not blas.lib_controllers:
+        pytest.skip("numpy has no BLAS that threadpoolctl can see")
+    inside = []
+
+    class Spy:  # the real context, recording the BLAS threads inside it
+        def __enter__(self):
+            self.ctx = _cores.blas_one_thread()
+            self.ctx.__enter__()
+            inside.append([c.num_threads for c in blas.lib_controllers])
+
+        def __exit__(self, *exc):
+            return self.ctx.__exit__(*exc)
+
+    monkeypatch.setattr(sqlite_mod, "blas_one_thread", Spy)
+    with blas.limit(limits=2):
+        store = sqlite_mod.SQLiteStore(tmp_path / "s.db", dim=4, embedder="fake:4")
+        eye = np.eye(4, dtype=np.float32)
+        store.upsert([Record(f"r{i}", "s", f"text {i}", eye[i % 4], {}, f"h{i}") for i in range(8)])
+        hits = store.query(eye[1], 2)
+        assert {h.id for h in hits} == {"r1", "r5"} and hits[0].score == pytest.approx(1.0)
+        assert inside == [[1] * len(blas.lib_controllers)]  # the scan ran on one BLAS thread
+        assert [c.num_threads for c in blas.lib_controllers] == [2] * len(blas.lib_controllers)  # and gave them back
+        store.close()

@@ -27,6 +27,7 @@ from typing import Sequence
 
 from ..choices import RETRIEVAL_MODES
 from ..config import Settings, load_settings
+from ..embeddings.base import Embedder
 from ..errors import GenstackError, InvalidParameter
 
 __all__ = ["BeirData", "load_beir", "ndcg_at_k", "recall_at_k", "mrr_at_k", "evaluate_beir"]
@@ -105,7 +106,7 @@ def evaluate_beir(
     split: str = "test",
     modes: Sequence[str] = RETRIEVAL_MODES,
     settings: Settings | None = None,
-    embedder: str | None = None,
+    embedder: Embedder | str | None = None,
     collection: str | None = None,
     chunk_size: int | None = None,
     overlap: int | None = None,
@@ -129,7 +130,7 @@ def evaluate_beir(
     if report.failed:
         raise GenstackError(f"could not ingest the corpus: {report.failed[0][1]}")
     ingest_s = time.perf_counter() - t0
-    retriever = Retriever(name, settings)
+    retriever = Retriever(name, settings, embedder=embedder if isinstance(embedder, Embedder) else None)
     results: dict = {"dataset": str(root), "split": split, "queries": len(data.queries), "collection": name,
                      "embedder": retriever.embedder.name, "ingest_seconds": round(ingest_s, 1), "modes": {}}
     try:
