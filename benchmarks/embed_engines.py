@@ -26,13 +26,13 @@ printed beside torch fp32's recorded figures (0.6654 and 0.7252).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
-SCIFACT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "retrieval" / "scifact"
+from embed_precision import SCIFACT, scifact_texts  # a sibling script: the same texts, the same data path
+
 DEFAULT = ["torch-fp32", "torch-bf16", "torch-compile-fp32", "torch-compile-bf16", "onnx-fp32", "onnx-int8",
            "onnx-int8-keep1", "onnx-int8-keep2", "onnx-int8-static", "onnx-int8-static-keep2"]
 
@@ -91,13 +91,7 @@ def main() -> None:
     from genstack.embeddings import cpu_has_bf16
 
     cache = Path(args.cache)
-    texts = []
-    with (SCIFACT / "corpus.jsonl").open() as f:
-        for line in f:
-            r = json.loads(line)
-            texts.append(f"{r['title']}\n{r['text']}")
-            if len(texts) >= args.docs:
-                break
+    texts = scifact_texts(args.docs)
     print(f"bf16 instructions: {cpu_has_bf16()}; {args.docs} SciFact abstracts, {args.rounds} rounds")
     names = list(dict.fromkeys(["torch-fp32", *args.engines]))
     engines = {}

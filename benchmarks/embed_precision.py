@@ -21,6 +21,18 @@ from pathlib import Path
 SCIFACT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "retrieval" / "scifact"
 
 
+def scifact_texts(n: int) -> list[str]:
+    """The first ``n`` SciFact abstracts, title and text, as the embedder sees them."""
+    texts = []
+    with (SCIFACT / "corpus.jsonl").open() as f:
+        for line in f:
+            r = json.loads(line)
+            texts.append(f"{r['title']}\n{r['text']}")
+            if len(texts) >= n:
+                break
+    return texts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=256)
@@ -30,13 +42,7 @@ def main() -> None:
         raise SystemExit(f"SciFact is not at {SCIFACT} (see ../shared/data/README)")
     from genstack.embeddings import cpu_has_bf16, default_embedder_spec, get_embedder
 
-    texts = []
-    with (SCIFACT / "corpus.jsonl").open() as f:
-        for line in f:
-            r = json.loads(line)
-            texts.append(f"{r['title']}\n{r['text']}")
-            if len(texts) >= args.docs:
-                break
+    texts = scifact_texts(args.docs)
     print(f"bf16 instructions: {cpu_has_bf16()}; embed_precision=auto picks {default_embedder_spec()}")
     engines = [get_embedder("minilm-l6-v2"), get_embedder("minilm-l6-v2@bf16")]
     for e in engines:

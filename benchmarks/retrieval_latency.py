@@ -127,7 +127,7 @@ def main() -> None:
 def quality(tmp, name, size, embedder) -> None:
     """The binary engine against the exact one, on the same SciFact test queries."""
     from genstack import load_settings
-    from genstack.evaluation.retrieval import load_beir, ndcg_at_k
+    from genstack.evaluation.retrieval import load_beir, ndcg_at_k, ranked_documents
     from genstack.stores import open_collection
 
     data = load_beir(SCIFACT, "test")
@@ -141,12 +141,7 @@ def quality(tmp, name, size, embedder) -> None:
         top10 = {e: {h.id for h in st.query(v, 10)} for e, st in stores.items()}  # k=10: the fewest candidates
         overlap += len(top10["exact"] & top10["binary"])
         for e, hs in hits.items():
-            ranked: list[str] = []
-            for h in hs:
-                d = str(h.metadata.get("_id", h.id))
-                if d not in ranked:
-                    ranked.append(d)
-            ndcg[e] += ndcg_at_k(ranked, data.qrels[qid], 10)
+            ndcg[e] += ndcg_at_k(ranked_documents(hs), data.qrels[qid], 10)
     n = len(qids)
     print(f"| {size:,} | binary vs exact, {n} queries: recall@10 {overlap / (10 * n):.4f}, nDCG@10 "
           f"{ndcg['binary'] / n:.4f} vs {ndcg['exact'] / n:.4f} | | | |", flush=True)

@@ -36,7 +36,7 @@ def main() -> None:
         sys.exit(f"skipped: no SciFact at {ROOT} (see ../shared/data/README.md)")
     from genstack import load_settings
     from genstack.documents import LoaderOptions
-    from genstack.evaluation.retrieval import load_beir
+    from genstack.evaluation.retrieval import load_beir, ranked_documents
     from genstack.ingestion import ingest
     from genstack.retrieval import Retriever
     from genstack.synth import synth_qa, write_jsonl
@@ -70,7 +70,7 @@ def main() -> None:
             ok = 0
             for q, gold in items:
                 hits = retriever.search(q, k=k * 3, mode=mode)
-                ranked = list(dict.fromkeys(str(h.metadata.get("_id", h.id)) for h in hits))[:k]
+                ranked = ranked_documents(hits)[:k]
                 ok += bool(gold & set(ranked))
             return ok / len(items)
 

@@ -78,3 +78,14 @@ def test_bad_beir_folders_are_one_line_errors(beir, setup, fragment, capsys):
     assert run(["eval", "retrieval", "--beir", str(beir), "--embedder", "fake"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and fragment in err and err.count("\n") == 1
+
+
+@pytest.mark.unit
+def test_ranked_documents_keeps_each_document_at_its_best_chunk():
+    from types import SimpleNamespace
+
+    from genstack.evaluation.retrieval import ranked_documents
+
+    hits = [SimpleNamespace(id=i, metadata=m) for i, m in
+            [("c1", {"_id": "d2"}), ("c2", {"_id": "d1"}), ("c3", {"_id": "d2"}), ("c4", {})]]
+    assert ranked_documents(hits) == ["d2", "d1", "c4"]  # a chunk without a BEIR id stands for itself

@@ -41,6 +41,11 @@ def _weights_digest(folder: Path) -> str:
 VARIANTS = ("fp32", "int8", "int8-static")
 
 
+def _variant(quantize: bool | str) -> str:
+    """The variant a ``quantize`` argument names: True is "int8", False "fp32", a string itself."""
+    return "int8" if quantize is True else ("fp32" if not quantize else quantize)
+
+
 def _split_variant(variant: str) -> tuple[str, int]:
     kind, _, keep = variant.partition("-keep")
     if kind not in VARIANTS or (keep and not keep.isdigit()) or (kind == "fp32" and keep):
@@ -50,6 +55,8 @@ def _split_variant(variant: str) -> tuple[str, int]:
 
 def _kept_nodes(model_path: Path, keep: int) -> list[str]:
     """Names of the MatMul nodes in the last ``keep`` encoder layers (left in fp32)."""
+    if not keep:
+        return []
     import re
 
     import onnx
@@ -57,7 +64,7 @@ def _kept_nodes(model_path: Path, keep: int) -> list[str]:
     graph = onnx.load(str(model_path), load_external_data=False).graph
     layer = re.compile(r"/layer\.(\d+)/")
     layers = {int(m.group(1)) for n in graph.node if (m := layer.search(n.name))}
-    if not keep or not layers:
+    if not layers:
         return []
     last = set(sorted(layers)[-keep:])
     return [n.name for n in graph.node if (m := layer.search(n.name)) and int(m.group(1)) in last]
@@ -79,7 +86,7 @@ def export_onnx(folder: Path, target: Path, quantize: bool | str = False, *, enc
     """Export the transformer of a sentence-transformers folder to ONNX, and quantize it to the
     ``quantize`` variant (True is "int8"; see :data:`VARIANTS`). ``encode(texts)`` yields the
     calibration feeds for int8-static."""
-    variant = "int8" if quantize is True else ("fp32" if not quantize else quantize)
+    variant = _variant(quantize)
     kind, keep = _split_variant(variant)
     if target.is_file():
         return target
@@ -157,9 +164,8 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
                  cache_dir: str | os.PathLike | None = None, batch_size: int = 32, threads: int | None = None,
                  **_ignored):
         super().__init__(path, name=name, batch_size=batch_size, threads=threads)
-        self.variant = "int8" if quantize is True else ("fp32" if not quantize else quantize)
+        self.variant = _variant(quantize)
         _split_variant(self.variant)
-        self.quantize = self.variant != "fp32"
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._session = None
         self._onnx_lock = threading.Lock()
@@ -175,7 +181,8 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
                         raise GenstackError("the ONNX embedder needs onnxruntime: pip install onnxruntime") from None
                     cache = self.cache_dir or (self.path / ".onnx")
                     target = cache / f"{self.path.name}-{_weights_digest(self.path)}-{self.variant}.onnx"
-                    target = export_onnx(self.path, target, self.variant, encode=self._feeds)
+                    target = export_onnx(self.path, target, self.variant,
+                                         encode=lambda texts: (feed for _, feed in self._feeds(texts)))
                     opts = ort.SessionOptions()
                     # the same rule as torch (genstack._cores): one thread beside a loaded llama.cpp model
                     opts.intra_op_num_threads = embedding_threads(self.threads) or available_cores()
@@ -188,7 +195,8 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
         self.session  # noqa: B018
 
     def _feeds(self, texts: Sequence[str]):
-        """The model's inputs for ``texts``, shortest first, one batch at a time."""
+        """The model's inputs for ``texts``, shortest first, one batch at a time: (the batch's
+        indices in ``texts``, its feed)."""
         tok = self.tokenizer
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         limit = self.max_tokens
@@ -202,18 +210,15 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
             for r, s in enumerate(seqs):
                 ids[r, : len(s)] = s
                 mask[r, : len(s)] = 1
-            yield {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            yield idx, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start, feed in zip(range(0, len(order), self.batch_size), self._feeds(texts)):
-            idx = order[start:start + self.batch_size]
-            mask = feed["attention_mask"]
+        for idx, feed in self._feeds(texts):
             hidden = self.session.run(None, feed)[0]
-            m = mask[:, :, None].astype(np.float32)
+            m = feed["attention_mask"][:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
             out[idx] = pooled
         return normalize(out)

@@ -30,7 +30,7 @@ from ..config import Settings, load_settings
 from ..embeddings.base import Embedder
 from ..errors import GenstackError, InvalidParameter
 
-__all__ = ["BeirData", "load_beir", "ndcg_at_k", "recall_at_k", "mrr_at_k", "evaluate_beir"]
+__all__ = ["BeirData", "load_beir", "ndcg_at_k", "recall_at_k", "mrr_at_k", "ranked_documents", "evaluate_beir"]
 
 
 @dataclass
@@ -100,6 +100,11 @@ def mrr_at_k(ranked: Sequence[str], rels: dict[str, int], k: int = 10) -> float:
     return 0.0
 
 
+def ranked_documents(hits) -> list[str]:
+    """The BEIR document ids of ranked chunk hits, each document at its best chunk's rank."""
+    return list(dict.fromkeys(str(h.metadata.get("_id", h.id)) for h in hits))
+
+
 def evaluate_beir(
     root: str | Path,
     *,
@@ -139,11 +144,7 @@ def evaluate_beir(
             sums = {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
             for qid, text in data.queries.items():
                 hits = retriever.search(text, k=depth * 2, mode=mode)
-                ranked: list[str] = []
-                for h in hits:  # best chunk per document, in rank order
-                    d = str(h.metadata.get("_id", h.id))
-                    if d not in ranked:
-                        ranked.append(d)
+                ranked = ranked_documents(hits)
                 rels = data.qrels[qid]
                 sums["ndcg@10"] += ndcg_at_k(ranked, rels, 10)
                 sums["recall@10"] += recall_at_k(ranked, rels, 10)
