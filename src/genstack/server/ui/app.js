@@ -285,6 +285,7 @@ async function upload() {
     pollJob(body.job, collection);
   };
   xhr.onerror = () => { $("upload-status").textContent = "upload failed: network error"; };
+  delete $("upload-status").dataset.state;
   $("upload-status").textContent = "uploading…";
   xhr.send(form);
 }
@@ -298,9 +299,13 @@ async function pollJob(id, collection) {
       $("upload-status").textContent = job.status === "done"
         ? `done: ${r.added || 0} added, ${r.updated || 0} updated, ${r.unchanged || 0} unchanged, ${r.chunks || 0} chunks`
         : "ingest failed: " + job.error;
-      $("upload-status").dataset.state = job.status;
-      await loadModels();
-      $("collection").value = collection;
+      try {
+        await loadModels();
+        $("collection").value = collection;
+      } finally {
+        // set last: whoever waits for it sees the refreshed list with the collection selected
+        $("upload-status").dataset.state = job.status;
+      }
       return;
     }
     await new Promise((res) => setTimeout(res, 300));
