@@ -154,3 +154,44 @@ def test_a_big_file_ends_without_its_vectors_passing_through_again_and_a_shrunk_
     ing.ingest([f], "big", settings=clean, embedder=FakeEmbedder())
     assert second.updated == 1 and snapshot(settings, "big") == snapshot(clean, "big")
     assert len(snapshot(settings, "big")[1]) < first.chunks
+
+
+def test_a_big_jsonl_starts_embedding_before_it_is_all_split_and_stores_the_same(tmp_path, monkeypatch):
+    import genstack.ingestion as ing
+    from genstack.documents import LoaderOptions
+    from genstack.documents.splitter import Splitter
+
+    f = tmp_path / "records.jsonl"
+    with open(f, "w") as out:
+        for i in range(200):
+            out.write(json.dumps({"title": f"Record {i}", "text": f"Record {i} says the ferry leaves at {i % 24}:00."}) + "\n")
+    split = Splitter.split
+    state = {"split": 0, "at_first_part": None}
+
+    def counting(self, doc):
+        state["split"] += 1
+        return split(self, doc)
+
+    def progress(event, data):
+        if event == "part" and state["at_first_part"] is None:
+            state["at_first_part"] = state["split"]
+
+    monkeypatch.setattr(Splitter, "split", counting)
+    monkeypatch.setattr(ing, "PART_CHUNKS", 32)
+    monkeypatch.setattr(ing, "EMBED_BATCH", 16)
+    settings = load_settings(data_dir=tmp_path / "parts")
+    report = ing.ingest([f], "jsonl", settings=settings, embedder=FakeEmbedder(), loader_options=LoaderOptions(),
+                        progress=progress)
+    assert report.ok and report.chunks == 200 and state["split"] == 200
+    # the first part was embedded and stored while most records were still unsplit (it was all 200 before)
+    assert state["at_first_part"] is not None and state["at_first_part"] <= 3 * 32
+    monkeypatch.setattr(ing, "PART_CHUNKS", 10_000)  # the same file in one piece
+    whole = load_settings(data_dir=tmp_path / "whole")
+    ing.ingest([f], "jsonl", settings=whole, embedder=FakeEmbedder(), loader_options=LoaderOptions())
+    assert snapshot(settings, "jsonl") == snapshot(whole, "jsonl")
+    s = open_collection("jsonl", settings)
+    try:
+        hits = s.query(np.ones(64, dtype=np.float32) / 8, k=1000)
+        assert sorted(h.metadata["chunk_index"] for h in hits) == list(range(200))  # indexes run on across pieces
+    finally:
+        s.close()

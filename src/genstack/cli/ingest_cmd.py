@@ -45,7 +45,7 @@ def ingest(
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Load, split, embed and store documents; unchanged files are skipped."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ..documents import LoaderOptions
     from ..ingestion import ingest as run_ingest
@@ -58,6 +58,7 @@ def ingest(
     with Progress(
         TextColumn("[bold]ingest[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
         TextColumn("{task.fields[chunks]} chunks, {task.fields[rate]} chunks/s"), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(),
         console=err, transient=True, disable=json_out or not err.is_terminal,
     ) as bar:
         task = bar.add_task("ingest", total=None, chunks=0, rate="0")
@@ -66,20 +67,24 @@ def ingest(
         t0 = time.perf_counter()
         # without a terminal (a log, a pipe, CI) the bar is off: a progress line at most every 5 s instead
         lines = not err.is_terminal and not json_out
-        state.update(files=0, total=0, said=float("-inf"))  # the first event is reported at once
+        state.update(files=0, total=0, part=0, said=float("-inf"))  # the first event is reported at once
 
         def say(what: str = "") -> None:
             now = time.perf_counter()
             if lines and now - state["said"] >= 5:
                 state["said"] = now
-                rate = state["chunks"] / max(now - t0, 1e-6)
-                sys.stderr.write(f"ingest: {state['files']}/{state['total']} files, {state['chunks']} chunks, "
+                shown = state["chunks"] + state["part"]
+                rate = shown / max(now - t0, 1e-6)
+                sys.stderr.write(f"ingest: {state['files']}/{state['total']} files, {shown} chunks, "
                                  f"{rate:.0f} chunks/s{what}\n")
                 sys.stderr.flush()
 
         def progress(event: str, data: dict) -> None:
-            if event == "part":  # a big file, stored part by part
-                say(f"; {Path(data['path']).name}: {data['chunks']}/{data['of']} chunks stored")
+            if event == "part":  # a big file, stored part by part as it is split
+                state["part"] = data["chunks"]
+                shown = state["chunks"] + state["part"]
+                bar.update(task, chunks=shown, rate=f"{shown / max(time.perf_counter() - t0, 1e-6):.0f}")
+                say(f"; {Path(data['path']).name}: {data['chunks']} chunks stored")
                 return
             if event == "engine":
                 if not json_out:
@@ -102,6 +107,7 @@ def ingest(
                     bar.advance(task)
                     state["files"] += 1
                 state["chunks"] += data.get("chunks", 0)
+                state["part"] = 0
                 rate = state["chunks"] / max(time.perf_counter() - t0, 1e-6)
                 bar.update(task, chunks=state["chunks"], rate=f"{rate:.0f}")
                 if data.get("status") == "failed" and err.is_terminal:

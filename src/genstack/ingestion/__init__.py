@@ -19,7 +19,9 @@ transactions, the skips and the crash safety above are the same for all:
 
 * the local engine prepares files on this thread and embeds on one
   background thread, so loading, splitting and the store's writes of one batch
-  overlap with embedding the next;
+  overlap with embedding the next; a big file (a JSONL of thousands of
+  records) is split lazily, its first part embedding while the rest is split
+  (:func:`prepare_pieces`);
 * the Ray engine (``ray=True`` or an address; the ``ray`` extra) prepares and
   embeds on Ray actors, several batches in flight, results streamed back in
   order.
@@ -46,7 +48,7 @@ from ..stores import open_collection
 from ..stores.collections import collection_exists, delete_collection
 from ..stores.base import Record
 
-__all__ = ["IngestReport", "ingest", "prepare_file", "Work", "Prepared", "DEFAULT_CHUNK_SIZE", "DEFAULT_OVERLAP"]
+__all__ = ["IngestReport", "ingest", "prepare_file", "prepare_pieces", "Work", "Prepared", "DEFAULT_CHUNK_SIZE", "DEFAULT_OVERLAP"]
 
 DEFAULT_CHUNK_SIZE = 200
 DEFAULT_OVERLAP = 32
@@ -148,21 +150,43 @@ class Prepared:
     error: str | None = None
 
 
-def prepare_file(work: Work, splitter: Splitter, loader_options: LoaderOptions | None = None) -> Prepared:
-    """Load, split and screen one file: the part of ingest that needs no store (so any engine runs it)."""
+def prepare_pieces(work: Work, splitter: Splitter, loader_options: LoaderOptions | None = None,
+                   size: int | None = None) -> Iterator[Prepared]:
+    """Load, split and screen one file, yielding its chunks in pieces of about ``size`` as its documents
+    are split (a JSONL of thousands of records starts embedding after its first ``size`` chunks, not after
+    the whole file; ``size`` defaults to ``PART_CHUNKS``); chunk indexes run on across pieces. A file that cannot be loaded is one piece with
+    the error. The part of ingest that needs no store (so any engine runs it)."""
     try:
         docs = load_file(Path(work.path), loader_options)
     except LoadError as exc:
-        return Prepared(error=exc.reason)
+        yield Prepared(error=exc.reason)
+        return
+    size = size or PART_CHUNKS
+    piece, index = Prepared(), 0
     for d in docs:
         d.metadata["source"] = work.source
         d.metadata["file_hash"] = work.digest
-    chunks = splitter.split_all(docs)
-    flags: list[tuple[int, str, str]] = []
-    for i, c in enumerate(chunks):
-        c.metadata["chunk_index"] = i
-        flags += [(i, kind, evidence) for kind, evidence in flag_chunk(c)]
-    return Prepared(chunks, flags)
+        for c in splitter.split(d):
+            c.metadata["chunk_index"] = index
+            piece.chunks.append(c)
+            piece.flags += [(index, kind, evidence) for kind, evidence in flag_chunk(c)]
+            index += 1
+        if len(piece.chunks) >= size:
+            yield piece
+            piece = Prepared()
+    if piece.chunks or not index:
+        yield piece
+
+
+def prepare_file(work: Work, splitter: Splitter, loader_options: LoaderOptions | None = None) -> Prepared:
+    """:func:`prepare_pieces` in one piece."""
+    whole = Prepared()
+    for piece in prepare_pieces(work, splitter, loader_options):
+        if piece.error is not None:
+            return piece
+        whole.chunks += piece.chunks
+        whole.flags += piece.flags
+    return whole
 
 
 @dataclass
@@ -305,23 +329,26 @@ def ingest(
 
         finish = getattr(store, "finish_source", None)
 
-        def submit_large(work: Work, chunks: list[Chunk]) -> None:
-            """A big file in parts: each part stored as soon as it is embedded, so a kill keeps them (without
-            the file's hash: a re-run redoes the file but embeds only what no part stored). With a store's
-            ``finish_source`` only the ids are kept until the end, not the vectors (bounded memory)."""
+        def start_large(work: Work) -> Callable[[list[Chunk], bool], None]:
+            """A big file in parts, sent as it is split: each part stored as soon as it is embedded, so a kill
+            keeps them (without the file's hash: a re-run redoes the file but embeds only what no part stored).
+            With a store's ``finish_source`` only the ids are kept until the end, not the vectors (bounded
+            memory). Returns ``send(part, last)``."""
             records: list[Record] = []
             ids: list[str] = []
-            starts = range(0, len(chunks), PART_CHUNKS)
-            for start in starts:
-                part = chunks[start:start + PART_CHUNKS]
+            sent = 0
 
-                def done(vectors: np.ndarray, part=part, start=start, last=start == starts[-1]) -> None:
+            def send(part: list[Chunk], last: bool) -> None:
+                nonlocal sent
+                start, sent = sent, sent + len(part)
+
+                def done(vectors: np.ndarray) -> None:
                     recs = _records(work.source, part, vectors, start)
                     store.upsert(recs)
                     ids.extend(r.id for r in recs)
                     if finish is None:
                         records.extend(recs)
-                    emit("part", {"path": work.source, "chunks": len(ids), "of": len(chunks)})
+                    emit("part", {"path": work.source, "chunks": len(ids), "of": sent if last else None})
                     if last:
                         if finish is None:
                             store.replace_source(work.source, records, work.digest)
@@ -330,6 +357,8 @@ def ingest(
                         counted(work.source, len(ids), work.is_new)
 
                 submit(part, done)
+
+            return send
 
         pending: list[tuple[Work, list[Chunk]]] = []
         pending_chunks = 0
@@ -382,20 +411,33 @@ def ingest(
                     continue
                 yield Work(str(path), source, digest, source not in known)
 
-        for work, prep in engine.prepare(works()):
-            if prep.error is not None:
-                report.failed.append((work.path, prep.error))
-                emit("file", {"path": work.source, "status": "failed", "reason": prep.error})
+        for work, pieces in engine.prepare(works()):
+            chunks: list[Chunk] = []
+            send = None
+            error = None
+            for prep in pieces:
+                if prep.error is not None:
+                    error = prep.error
+                    break
+                for kind in sorted({k for _, k, _ in prep.flags}):
+                    report.flagged[kind] = report.flagged.get(kind, 0) + len({i for i, k, _ in prep.flags if k == kind})
+                report.flags += [(work.source, i, kind, evidence) for i, kind, evidence in prep.flags]
+                chunks += prep.chunks
+                if send is None and len(chunks) > PART_CHUNKS:
+                    flush()  # a big file goes alone, in parts, embedding while the rest of it is split
+                    send = start_large(work)
+                while send is not None and len(chunks) > PART_CHUNKS:  # the last part is never empty
+                    send(chunks[:PART_CHUNKS], False)
+                    chunks = chunks[PART_CHUNKS:]
+            if error is not None:
+                report.failed.append((work.path, error))
+                emit("file", {"path": work.source, "status": "failed", "reason": error})
                 continue
-            for kind in sorted({k for _, k, _ in prep.flags}):
-                report.flagged[kind] = report.flagged.get(kind, 0) + len({i for i, k, _ in prep.flags if k == kind})
-            report.flags += [(work.source, i, kind, evidence) for i, kind, evidence in prep.flags]
-            if len(prep.chunks) > PART_CHUNKS:
-                flush()  # a big file goes alone, in parts
-                submit_large(work, prep.chunks)
+            if send is not None:
+                send(chunks, True)
                 continue
-            pending.append((work, prep.chunks))
-            pending_chunks += len(prep.chunks)
+            pending.append((work, chunks))
+            pending_chunks += len(chunks)
             if pending_chunks >= EMBED_BATCH:
                 flush()
         flush()

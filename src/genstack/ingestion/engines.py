@@ -3,8 +3,10 @@
 An engine does two things for :func:`genstack.ingestion.ingest`, which stays
 the only writer:
 
-* ``prepare(works)``: load, split and screen each file (:func:`prepare_file`),
-  yielding ``(work, prepared)`` in the order the works came;
+* ``prepare(works)``: load, split and screen each file, yielding ``(work, pieces)``
+  in the order the works came, ``pieces`` an iterable of :class:`Prepared` (the local
+  engine splits a big file lazily, piece by piece, so its first chunks embed while
+  the rest is split; Ray sends a file back whole, as one piece);
 * ``embed(texts)``: start embedding one batch and return a handle whose
   ``result()`` is the vectors.
 
@@ -29,7 +31,7 @@ from ..documents import LoaderOptions
 from ..documents.splitter import Splitter
 from ..embeddings import Embedder
 from ..errors import GenstackError
-from . import Prepared, Work, prepare_file
+from . import Prepared, Work, prepare_file, prepare_pieces
 
 __all__ = ["LocalEngine", "RayEngine", "IngestWorker"]
 
@@ -47,9 +49,9 @@ class LocalEngine:
         self.loader_options = loader_options
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="genstack-embed")
 
-    def prepare(self, works: Iterable[Work]) -> Iterator[tuple[Work, Prepared]]:
+    def prepare(self, works: Iterable[Work]) -> Iterator[tuple[Work, Iterator[Prepared]]]:
         for work in works:
-            yield work, prepare_file(work, self.splitter, self.loader_options)
+            yield work, prepare_pieces(work, self.splitter, self.loader_options)
 
     def embed(self, texts: Sequence[str]) -> Future:
         return self._pool.submit(self.embedder.embed_passages, list(texts))
@@ -179,16 +181,16 @@ class RayEngine:
         self._turns[kind] = turn + 1
         return self.actors[turn % len(self.actors)]
 
-    def prepare(self, works: Iterable[Work]) -> Iterator[tuple[Work, Prepared]]:
+    def prepare(self, works: Iterable[Work]) -> Iterator[tuple[Work, tuple[Prepared]]]:
         ahead: deque = deque()
         for work in works:
             ahead.append((work, self._next("prepare").prepare.options(concurrency_group="prepare").remote(work)))
             if len(ahead) >= self.prepare_window:
                 w, ref = ahead.popleft()
-                yield w, _get(ref)
+                yield w, (_get(ref),)
         while ahead:
             w, ref = ahead.popleft()
-            yield w, _get(ref)
+            yield w, (_get(ref),)
 
     def embed(self, texts: Sequence[str]) -> _RayResult:
         return _RayResult(self._next("embed").embed.options(concurrency_group="embed").remote(list(texts)))
