@@ -255,7 +255,8 @@ def test_a_soft_prompt_teaches_the_fact_and_llama_cpp_runs_it_as_peft_does(env, 
     import torch
     from peft import PeftModel
 
-    from genstack.models.llamacpp import LlamaCppModel, _decoded, _logits
+    from genstack.models.llamacpp import LlamaCppModel
+    from genstack.models.llamacpp_scoring import _decoded, _logits
     from genstack.models.requantize import quantize_file
     from genstack.tune.base import load_base, resolve_base
 
