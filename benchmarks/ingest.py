@@ -74,6 +74,7 @@ def run_genstack(tmp: Path, limit):
     t = time.perf_counter()
     rep = ingest([corpus], "scifact", settings=settings, loader_options=LoaderOptions())
     seconds = time.perf_counter() - t
+    ingest_rss = _peak_rss_mb()
     ret = Retriever("scifact", settings)
 
     def ranker(mode):
@@ -85,7 +86,7 @@ def run_genstack(tmp: Path, limit):
             return out
         return rank
 
-    return {"seconds": seconds, "chunks": rep.chunks, "ndcg@10": ndcg(ranker("dense"), limit),
+    return {"seconds": seconds, "chunks": rep.chunks, "ingest_peak_rss_mb": ingest_rss, "ndcg@10": ndcg(ranker("dense"), limit),
             "hybrid_ndcg@10": ndcg(ranker("hybrid"), limit), "embedder": ret.embedder.name}
 
 
@@ -110,6 +111,7 @@ def run_langchain(tmp: Path, limit):
     store = Chroma.from_documents(chunks, emb, persist_directory=str(tmp / "chroma"),
                                   collection_metadata={"hnsw:space": "cosine"})
     seconds = time.perf_counter() - t
+    ingest_rss = _peak_rss_mb()
 
     def rank(q):
         out = []
@@ -118,7 +120,11 @@ def run_langchain(tmp: Path, limit):
                 out.append(d.metadata["_id"])
         return out
 
-    return {"seconds": seconds, "chunks": len(chunks), "ndcg@10": ndcg(rank, limit)}
+    return {"seconds": seconds, "chunks": len(chunks), "ingest_peak_rss_mb": ingest_rss, "ndcg@10": ndcg(rank, limit)}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def worker(side: str, limit):
@@ -128,7 +134,7 @@ def worker(side: str, limit):
     with tempfile.TemporaryDirectory() as tmp:
         res = (run_genstack if side == "genstack" else run_langchain)(Path(tmp), limit)
     res["docs"] = len(records(limit))
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(res))
 
 

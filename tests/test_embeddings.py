@@ -106,3 +106,17 @@ def test_bf16_arithmetic_is_within_2e_5_cosine_of_fp32(minilm):
              "Vitamin D deficiency is associated with an increased risk of fractures in older adults."]
     cos = (bf16.embed(texts) * minilm.embed(texts)).sum(1)
     assert cos.min() > 0.9999, cos
+
+
+@pytest.mark.unit
+def test_onednn_primitive_cache_is_bounded_unless_the_user_chose(monkeypatch):
+    from genstack.embeddings.sentence_transformers import ONEDNN_CACHE_CAPACITY, bound_onednn_cache
+
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    bound_onednn_cache()
+    import os
+
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == ONEDNN_CACHE_CAPACITY == "16"
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "256")
+    bound_onednn_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "256"

@@ -21,6 +21,17 @@ from .base import PRECISIONS, Embedder, normalize, with_precision
 
 __all__ = ["SentenceTransformerEmbedder"]
 
+# oneDNN (torch's CPU matmuls, bf16 autocast in particular) keeps one compiled primitive per
+# input shape, up to 1024 by default. Ingest sends batches of many padded lengths, so the cache
+# grows for the whole run: 1206 MB peak RSS over 1500 SciFact abstracts, 895 MB with 16 entries,
+# at the same speed (benchmarks/RESULTS.md). oneDNN reads the variable when it creates its first
+# primitive, so it is set before torch runs anything; a value the user set is kept.
+ONEDNN_CACHE_CAPACITY = "16"
+
+
+def bound_onednn_cache() -> None:
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", ONEDNN_CACHE_CAPACITY)
+
 
 class SentenceTransformerEmbedder(Embedder):
     def __init__(self, path: str | os.PathLike[str], *, name: str | None = None, batch_size: int | None = None,
@@ -72,6 +83,7 @@ class SentenceTransformerEmbedder(Embedder):
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                    bound_onednn_cache()
                     import torch  # noqa: F401 - imported first so apply_torch_threads sees it
                     import transformers
                     from sentence_transformers import SentenceTransformer
