@@ -1,3 +1,4 @@
+import os
 import re
 
 import numpy as np
@@ -114,8 +115,6 @@ def test_onednn_primitive_cache_is_bounded_unless_the_user_chose(monkeypatch):
 
     monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
     bound_onednn_cache()
-    import os
-
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == ONEDNN_CACHE_CAPACITY == "16"
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "256")
     bound_onednn_cache()
