@@ -24,8 +24,8 @@ __all__ = ["SentenceTransformerEmbedder"]
 # oneDNN (torch's CPU matmuls, bf16 autocast in particular) keeps one compiled primitive per
 # input shape, up to 1024 by default. Ingest sends batches of many padded lengths, so the cache
 # grows for the whole run: 1206 MB peak RSS over 1500 SciFact abstracts, 895-963 MB with 16
-# entries, at the same speed (benchmarks/RESULTS.md). oneDNN reads the variable when it creates its first
-# primitive, so it is set before torch runs anything; a value the user set is kept.
+# entries, at the same speed (benchmarks/RESULTS.md). oneDNN reads the variable when it creates
+# its first primitive, so it is set before torch runs anything; a value the user set is kept.
 ONEDNN_CACHE_CAPACITY = "16"
 
 
