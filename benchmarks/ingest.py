@@ -12,10 +12,10 @@ embed with the same bundled all-MiniLM-L6-v2 (sentence-transformers, torch,
 batches of 16 on a CPU with bf16 instructions, else fp32 in batches of 8;
 HuggingFaceEmbeddings fp32 in batches of 32) and store them persistently:
 
-* genstack: `genstack.ingestion.ingest` (token-aware splitter, 200 tokens / 32
-  overlap, SQLite store);
-* LangChain: RecursiveCharacterTextSplitter (800 characters / 128 overlap,
-  about the same size in tokens), HuggingFaceEmbeddings and Chroma.
+* genstack: `genstack.ingestion.ingest` at its defaults (token-aware splitter,
+  128 tokens and no overlap since 2026-12-07, 200 / 32 before; SQLite store);
+* LangChain: RecursiveCharacterTextSplitter (800 characters / 128 overlap),
+  HuggingFaceEmbeddings and Chroma.
 
 Each side runs in its own fresh process (peak RSS is per side). Reported:
 seconds, docs/s, chunks/s, peak RSS and dense nDCG@10 on the test queries

@@ -224,3 +224,23 @@ def test_the_same_content_twice_in_one_run_is_embedded_once(corpus, settings):
         store.close()
     assert sorted(h.source.rsplit("/", 1)[-1] for h in hits) == ["cats-copy.md", "cats.md"]
     assert hits[0].score == pytest.approx(hits[1].score)  # both stored with the real vector, not a zero one
+
+
+def test_the_chunking_defaults_are_defined_once_and_every_entry_point_uses_them():
+    import inspect
+
+    from genstack.choices import CHUNK_OVERLAP, CHUNK_SIZE
+    from genstack.cli.eval_cmd import retrieval as eval_retrieval
+    from genstack.cli.ingest_cmd import ingest as ingest_cmd
+    from genstack.documents.splitter import Splitter
+    from genstack.ingestion import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
+    from genstack.retrieval import TextRetriever
+
+    assert (DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP) == (CHUNK_SIZE, CHUNK_OVERLAP)
+    s = Splitter()
+    assert (s.chunk_size, s.overlap) == (CHUNK_SIZE, CHUNK_OVERLAP)
+    cli = inspect.signature(ingest_cmd).parameters
+    assert (cli["chunk_size"].default.default, cli["overlap"].default.default) == (CHUNK_SIZE, CHUNK_OVERLAP)
+    assert inspect.signature(eval_retrieval).parameters["chunk_size"].default.default == CHUNK_SIZE
+    doc = inspect.signature(TextRetriever.__init__).parameters
+    assert (doc["chunk_size"].default, doc["overlap"].default) == (CHUNK_SIZE, CHUNK_OVERLAP)

@@ -12,6 +12,7 @@ from typing import Literal, Sequence
 
 from .config import Settings, load_settings
 from .embeddings import Embedder, get_embedder, mismatch
+from .choices import CHUNK_OVERLAP, CHUNK_SIZE
 from .choices import RETRIEVAL_MODES as MODES
 from .errors import InvalidParameter
 from .stores import open_collection
@@ -102,8 +103,8 @@ class TextRetriever:
 
     collection = "documents"
 
-    def __init__(self, texts: Sequence[str | tuple[str, str]], embedder: Embedder, *, chunk_size: int = 200,
-                 overlap: int = 32):
+    def __init__(self, texts: Sequence[str | tuple[str, str]], embedder: Embedder, *, chunk_size: int = CHUNK_SIZE,
+                 overlap: int = CHUNK_OVERLAP):
         from .documents.base import Document
         from .documents.splitter import Splitter
 

@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from ..choices import CHUNK_OVERLAP, CHUNK_SIZE
+
 from . import _common
 
 collections_app = typer.Typer(help="List, inspect and delete collections.", no_args_is_help=True)
@@ -30,8 +32,8 @@ def _filters(items: Optional[List[str]]) -> dict:
 def ingest(
     paths: List[Path] = typer.Argument(..., help="Files and folders to ingest."),
     collection: str = COLLECTION,
-    chunk_size: int = typer.Option(200, "--chunk-size", help="Most tokens per chunk (embedder's tokenizer)."),
-    overlap: int = typer.Option(32, "--overlap", help="Tokens shared by consecutive chunks."),
+    chunk_size: int = typer.Option(CHUNK_SIZE, "--chunk-size", help="Most tokens per chunk (embedder's tokenizer)."),
+    overlap: int = typer.Option(CHUNK_OVERLAP, "--overlap", help="Tokens shared by consecutive chunks."),
     include: Optional[List[str]] = typer.Option(None, "--include", help="Only files matching this glob (repeatable)."),
     exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Skip files matching this glob (repeatable)."),
     prune: bool = typer.Option(False, "--prune", help="Remove chunks of files deleted from the folders given."),

@@ -24,6 +24,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from ..choices import CHUNK_OVERLAP, CHUNK_SIZE
 from ..errors import InvalidParameter
 from .base import Document
 
@@ -67,7 +68,7 @@ _LEVELS = [
 
 
 class Splitter:
-    def __init__(self, tokenizer: TokenCounter | None = None, chunk_size: int = 256, overlap: int = 32):
+    def __init__(self, tokenizer: TokenCounter | None = None, chunk_size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP):
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 8:
             raise InvalidParameter(f"chunk size must be an integer of at least 8 tokens, got {chunk_size!r}")
         if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0 or overlap >= chunk_size // 2:

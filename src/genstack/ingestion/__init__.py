@@ -42,6 +42,7 @@ from .._files import sha256_file
 from ..config import Settings, load_settings
 from ..documents import LoaderOptions, LoadError, load_file, walk_paths
 from ..documents.splitter import Chunk, Splitter
+from ..choices import CHUNK_OVERLAP, CHUNK_SIZE
 from ..embeddings import Embedder, get_embedder
 from ..errors import GenstackError
 from ..stores import open_collection
@@ -50,8 +51,8 @@ from ..stores.base import Record
 
 __all__ = ["IngestReport", "ingest", "prepare_file", "prepare_pieces", "Work", "Prepared", "DEFAULT_CHUNK_SIZE", "DEFAULT_OVERLAP"]
 
-DEFAULT_CHUNK_SIZE = 200
-DEFAULT_OVERLAP = 32
+DEFAULT_CHUNK_SIZE = CHUNK_SIZE
+DEFAULT_OVERLAP = CHUNK_OVERLAP
 EMBED_BATCH = 256  # chunks per embed call: the embedder sorts each call by length, so bigger calls pad less
 #: a file with more chunks than this is written in parts of this many as they are embedded (without its
 #: content hash, so a re-run redoes the file but re-embeds only what no part stored); the last write
