@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from genstack import GenstackError, load_settings
+from genstack import GenstackError, InvalidParameter, load_settings
 from genstack.embeddings.fake import FakeEmbedder
 from genstack.ingestion import ingest
 from genstack.retrieval import Retriever
@@ -239,8 +239,29 @@ def test_the_chunking_defaults_are_defined_once_and_every_entry_point_uses_them(
     assert (DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP) == (CHUNK_SIZE, CHUNK_OVERLAP)
     s = Splitter()
     assert (s.chunk_size, s.overlap) == (CHUNK_SIZE, CHUNK_OVERLAP)
-    cli = inspect.signature(ingest_cmd).parameters
-    assert (cli["chunk_size"].default.default, cli["overlap"].default.default) == (CHUNK_SIZE, CHUNK_OVERLAP)
-    assert inspect.signature(eval_retrieval).parameters["chunk_size"].default.default == CHUNK_SIZE
+    cli = inspect.signature(ingest_cmd).parameters  # None: the collection's own, else the defaults
+    assert (cli["chunk_size"].default.default, cli["overlap"].default.default) == (None, None)
+    assert f"[default: {CHUNK_SIZE};" in cli["chunk_size"].default.help
+    assert inspect.signature(eval_retrieval).parameters["chunk_size"].default.default is None
     doc = inspect.signature(TextRetriever.__init__).parameters
     assert (doc["chunk_size"].default, doc["overlap"].default) == (CHUNK_SIZE, CHUNK_OVERLAP)
+
+
+def test_a_collection_keeps_its_chunking_and_refuses_another_in_one_line(tmp_path, settings):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text(" ".join(f"word{i}." for i in range(200)))
+    r = ingest([docs], "c", settings=settings, embedder=FakeEmbedder(), chunk_size=20, overlap=4)
+    assert r.added == 1
+    (docs / "b.txt").write_text(" ".join(f"other{i}." for i in range(200)))
+    r2 = ingest([docs], "c", settings=settings)  # no chunking given: the collection's own
+    assert r2.added == 1 and r2.chunks == r.chunks
+    before = open_collection("c", settings).count()
+    with pytest.raises(InvalidParameter, match="split into chunks of 20 tokens with 4 of overlap.*collections delete c"):
+        ingest([docs], "c", settings=settings, chunk_size=64)
+    assert open_collection("c", settings).count() == before  # nothing stored was lost
+    p = subprocess.run([sys.executable, "-m", "genstack", "ingest", str(docs), "--collection", "c", "--overlap", "0"],
+                       env={**os.environ, "GENSTACK_DATA_DIR": str(settings.data_dir)},
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "4 of overlap" in p.stderr

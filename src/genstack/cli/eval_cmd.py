@@ -22,7 +22,7 @@ def retrieval(
     mode: Optional[str] = typer.Option(None, "--mode", help="dense, bm25 or hybrid. [default: all three]"),
     embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder for the corpus collection (NAME or NAME@bf16; see ingest --help)."),
     collection: Optional[str] = typer.Option(None, "--collection", help="Collection for the corpus. [default: beir-<folder>]"),
-    chunk_size: int = typer.Option(CHUNK_SIZE, "--chunk-size", help="Tokens per chunk when ingesting the corpus."),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help=f"Tokens per chunk when ingesting the corpus. [default: {CHUNK_SIZE}; an existing collection keeps its own]"),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """nDCG@10, Recall@10, Recall@100 and MRR@10 of each retrieval mode on a BEIR dataset."""

@@ -32,8 +32,8 @@ def _filters(items: Optional[List[str]]) -> dict:
 def ingest(
     paths: List[Path] = typer.Argument(..., help="Files and folders to ingest."),
     collection: str = COLLECTION,
-    chunk_size: int = typer.Option(CHUNK_SIZE, "--chunk-size", help="Most tokens per chunk (embedder's tokenizer)."),
-    overlap: int = typer.Option(CHUNK_OVERLAP, "--overlap", help="Tokens shared by consecutive chunks."),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help=f"Most tokens per chunk (embedder's tokenizer). [default: {CHUNK_SIZE}; an existing collection keeps its own]"),
+    overlap: Optional[int] = typer.Option(None, "--overlap", help=f"Tokens shared by consecutive chunks. [default: {CHUNK_OVERLAP}; an existing collection keeps its own]"),
     include: Optional[List[str]] = typer.Option(None, "--include", help="Only files matching this glob (repeatable)."),
     exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Skip files matching this glob (repeatable)."),
     prune: bool = typer.Option(False, "--prune", help="Remove chunks of files deleted from the folders given."),
