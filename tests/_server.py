@@ -94,7 +94,7 @@ def make_app(tmp_path, *, replies=None, responder=None, delay=0.0, guard=None, *
     config.setdefault("models", ("fake",))
     cfg = ServerConfig(**config)
     if guard is None:  # the configured policy, with a stub detector in place of the MiniLM one
-        guard = cfg.guard_policy()
+        guard = cfg.guard_policy(settings)
         guard.detector = StubDetector()
     app = create_app(settings, cfg, models={"fake": model}, embedders={"fake": FakeEmbedder()}, guard=guard)
     return app, model, settings

@@ -97,7 +97,7 @@ def test_server_log_is_redacted(tmp_path):
     from tests._server import make_app
 
     app, _, settings = make_app(tmp_path, replies=["Your key AKIAIOSFODNN7EXAMPLE is safe with me."])
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         c.post("/v1/chat/completions", json={"model": "fake", "temperature": 0, "messages": [
             {"role": "user", "content": "my card is 4111 1111 1111 1111 and mail jane@corp.example"}]})
         row = app.state.gs.logdb.requests(1)[0]

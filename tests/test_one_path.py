@@ -34,7 +34,7 @@ def policy():
 def test_local_target_answers_exactly_as_the_server(tmp_path, question, documents):
     pol = policy()
     app, _, settings = make_app(tmp_path, responder=reply, guard=pol)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         body = c.post("/v1/chat/completions", json={"model": "fake", "temperature": 0, "max_tokens": 96,
                                                     "messages": [{"role": "user", "content": question}],
                                                     "documents": documents}).json()
@@ -53,7 +53,7 @@ def test_local_chat_is_the_server_plain_chat(tmp_path):
 
     app, _, settings = make_app(tmp_path, replies=[echo], guard=pol)
     msgs = [{"role": "system", "content": secret}, {"role": "user", "content": "What is the vault code?"}]
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         body = c.post("/v1/chat/completions", json={"model": "fake", "temperature": 0, "max_tokens": 96,
                                                     "messages": msgs}).json()
     local = LocalTarget(pol, model=FakeChatModel([echo]), embedder=FakeEmbedder(), settings=settings)

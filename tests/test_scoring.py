@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 @pytest.fixture
 def server(tmp_path):
     app, model, settings = make_app(tmp_path)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -45,7 +45,7 @@ def test_echo_with_max_tokens_0_scores_the_prompt_alone(server):
 
 def test_logprobs_of_generated_text_only_without_echo(tmp_path):
     app, _, _ = make_app(tmp_path, replies=[" upon a time."])
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         body = c.post("/v1/completions", json={"model": "fake", "prompt": "Once", "temperature": 0, "logprobs": 1}).json()
     choice = body["choices"][0]
     assert choice["text"] == " upon a time."
@@ -80,7 +80,7 @@ def test_bad_scoring_requests_are_400_naming_the_parameter(server, body, param, 
 def test_a_model_without_prompt_logprobs_is_400_naming_the_capability(tmp_path):
     app, model, _ = make_app(tmp_path)
     model.supports_prompt_logprobs = False
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         r = c.post("/v1/completions", json={"model": "fake", "prompt": "a b", "echo": True, "max_tokens": 0,
                                             "logprobs": 1})
         err = r.json()["error"]
@@ -168,8 +168,8 @@ def test_the_remote_model_scores_through_genstack_serve_as_the_local_model_does(
     """The whole wire: OpenAIModel → genstack's app → the fake's prompt_logprobs."""
     from genstack.models.fake import FakeChatModel
 
-    app, _, _ = make_app(tmp_path)
-    with TestClient(app) as c:
+    app, _, _ = make_app(tmp_path, allowed_hosts=("gpu-box",))  # reached by its LAN name
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         def forward(request):
             r = c.request(request.method, request.url.path, content=request.content, headers=dict(request.headers))
             return httpx.Response(r.status_code, content=r.content, headers={"content-type": r.headers["content-type"]})
@@ -187,8 +187,8 @@ def test_apply_template_renders_with_the_models_own_template_and_the_remote_mode
     from genstack.generation import Message
 
     msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
-    app, _, _ = make_app(tmp_path)
-    with TestClient(app) as c:
+    app, _, _ = make_app(tmp_path, allowed_hosts=("gpu-box",))
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         r = c.post("/apply-template", json={"messages": msgs})
         assert r.status_code == 200 and r.json()["prompt"] == "<|system|>\nBe brief.\n<|user|>\nHi\n<|assistant|>\n"
         assert c.post("/apply-template", json={"messages": []}).json()["error"]["param"] == "messages"

@@ -92,7 +92,7 @@ def test_at_least_1000_hostile_names_never_touch_anything_outside_the_data_dir(t
 
     sys.addaudithook(audit)
     statuses: dict[int, int] = {}
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         assert c.post("/api/collections", json={"name": "docs"}).status_code == 201  # uploads never create one
         active[0] = True
         try:
@@ -135,7 +135,7 @@ def test_each_key_sees_only_its_collections(tmp_path):
     ingest_sample(settings, "docs")
     ingest_sample(settings, "notes")
     A, B, ADMIN = ({"Authorization": f"Bearer {k}"} for k in ("alice", "bob", "admin"))
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         names = lambda h: {x["name"] for x in c.get("/api/collections", headers=h).json()["collections"]}  # noqa: E731
         assert names(A) == {"docs"} and names(B) == {"notes"} and names(ADMIN) == {"docs", "notes"}
         models = {m["id"] for m in c.get("/v1/models", headers=A).json()["data"]}

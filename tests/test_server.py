@@ -23,7 +23,7 @@ def chat_body(content="hi", **kw):
 @pytest.fixture
 def server(tmp_path):
     app, model, settings = make_app(tmp_path)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         client.model, client.settings = model, settings
         yield client
 
@@ -42,7 +42,7 @@ def sse_events(text: str) -> list:
 def test_models_lists_generators_embedders_and_rag_collections(tmp_path):
     app, _, settings = make_app(tmp_path)
     ingest_sample(settings)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         data = c.get("/v1/models").json()["data"]
     kinds = {(m["id"], m["genstack_kind"]) for m in data}
     assert ("fake", "generator") in kinds and ("fake", "embedder") in kinds
@@ -157,7 +157,7 @@ def test_embeddings_float_and_base64_agree(server):
 # -- limits ---------------------------------------------------------------------------------
 def test_body_over_the_limit_is_413(tmp_path):
     app, _, _ = make_app(tmp_path, max_body_bytes=2000)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         r = c.post("/v1/chat/completions", json=chat_body("x" * 5000))
         assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
         assert c.post("/v1/chat/completions", json=chat_body("short")).status_code == 200
@@ -165,7 +165,7 @@ def test_body_over_the_limit_is_413(tmp_path):
 
 def test_prompt_over_the_token_limit_is_400(tmp_path):
     app, _, _ = make_app(tmp_path, max_prompt_tokens=20)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         r = c.post("/v1/chat/completions", json=chat_body("word " * 50))
         assert r.status_code == 400
         err = r.json()["error"]
@@ -176,7 +176,7 @@ def test_prompt_over_the_token_limit_is_400(tmp_path):
 
 def test_max_tokens_cap_is_the_default_and_the_ceiling(tmp_path):
     app, model, _ = make_app(tmp_path, max_tokens_cap=64)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         c.post("/v1/chat/completions", json=chat_body())
         assert model.requests[-1].params.max_tokens == 64
         assert c.post("/v1/chat/completions", json=chat_body(max_tokens=65)).status_code == 400
@@ -184,7 +184,7 @@ def test_max_tokens_cap_is_the_default_and_the_ceiling(tmp_path):
 
 def test_rate_limit_is_per_key_with_retry_after(tmp_path):
     app, _, _ = make_app(tmp_path, rate_limit=2, api_keys=("k1", "k2"))
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         h1, h2 = {"Authorization": "Bearer k1"}, {"Authorization": "Bearer k2"}
         assert c.post("/v1/chat/completions", json=chat_body()).status_code == 401
         assert c.post("/v1/chat/completions", json=chat_body(), headers={"Authorization": "Bearer bad"}).status_code == 401
@@ -212,7 +212,7 @@ def test_non_loopback_bind_needs_a_key():
 def test_rag_model_answers_with_citations(tmp_path):
     app, _, settings = make_app(tmp_path, responder=grounded_reply)
     ingest_sample(settings)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         q = {"model": "rag:docs", "messages": [{"role": "user", "content": "What is the Brightwave kettle made of?"}]}
         body = c.post("/v1/chat/completions", json=q).json()
         text = body["choices"][0]["message"]["content"]
@@ -232,7 +232,7 @@ def test_rag_model_answers_with_citations(tmp_path):
 def test_rag_stream_carries_the_quote_that_replaces_a_bare_citation(tmp_path):
     app, _, settings = make_app(tmp_path, replies=["[1]"])
     ingest_sample(settings)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         q = {"model": "rag:docs", "messages": [{"role": "user", "content": "What is the Brightwave kettle made of?"}]}
         body = c.post("/v1/chat/completions", json=q).json()
         text = body["choices"][0]["message"]["content"]
@@ -246,7 +246,7 @@ def test_rag_stream_carries_the_quote_that_replaces_a_bare_citation(tmp_path):
 def test_rag_retracts_an_unsupported_answer_and_404s_unknown_collections(tmp_path):
     app, _, settings = make_app(tmp_path, replies=["Purple elephants dance on Saturn at midnight [1]."])
     ingest_sample(settings)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         q = {"model": "rag:docs", "messages": [{"role": "user", "content": "How much water does the kettle hold?"}]}
         body = c.post("/v1/chat/completions", json={**q, "temperature": 0}).json()
         assert body["genstack"]["abstained"] is True and body["genstack"]["reason"] == "unsupported"
@@ -308,7 +308,7 @@ def test_collections_create_upload_search_delete(server):
 
 def test_upload_rejects_bad_files_and_keeps_what_is_stored(tmp_path):
     app, _, settings = make_app(tmp_path, max_upload_bytes=4000)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         one = [("files", ("a.md", b"Kept text about herons.", "text/markdown"))]
         r = c.post("/api/collections/n/documents", files=one)  # no such collection: nothing is created
         assert r.status_code == 404 and r.json()["error"]["code"] == "collection_not_found"
@@ -388,7 +388,7 @@ def test_request_log_and_genstack_logs(server, monkeypatch, capsys):
 
 def test_request_log_can_be_switched_off(tmp_path):
     app, _, settings = make_app(tmp_path, log_requests=False)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         c.post("/v1/chat/completions", json=chat_body())
     assert not (settings.data_dir / "server.db").exists()
 
@@ -427,7 +427,7 @@ def test_readyz_fails_when_the_model_cannot_generate(tmp_path):
 
     app, _, _ = make_app(tmp_path)
     app.state.gs.engine._models["fake"] = FakeChatModel(responder=lambda r: 1 / 0)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         r = c.get("/readyz")
         assert r.status_code == 503 and r.json()["status"] == "error"
         assert c.get("/healthz").status_code == 200  # alive, not ready
@@ -435,14 +435,14 @@ def test_readyz_fails_when_the_model_cannot_generate(tmp_path):
 
 def test_metrics_need_an_unrestricted_key_when_keys_are_set(tmp_path):
     app, _, _ = make_app(tmp_path, api_keys=("admin", "guest:kb"))
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         assert c.get("/metrics").status_code == 401
         assert c.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.get("/metrics", headers={"Authorization": "Bearer guest"}).status_code == 403
         r = c.get("/metrics", headers={"Authorization": "Bearer admin"})
         assert r.status_code == 200 and "genstack_requests_total" in r.text
     app, _, _ = make_app(tmp_path / "open")
-    with TestClient(app) as c:  # no keys: loopback-only server, metrics open as before
+    with TestClient(app, base_url="http://127.0.0.1") as c:  # no keys: loopback-only server, metrics open as before
         assert c.get("/metrics").status_code == 200
 
 
@@ -452,7 +452,7 @@ def test_access_log_is_one_json_line_per_request(server, caplog):
 
     caplog.set_level("INFO", logger="genstack.access")
     app, _, _ = make_app(server.settings.data_dir.parent / "other", access_log=True)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         r = c.get("/v1/models")
     lines = [json.loads(rec.message) for rec in caplog.records if rec.name == "genstack.access"]
     assert lines[-1]["route"] == "/v1/models" and lines[-1]["status"] == 200
@@ -518,7 +518,7 @@ def test_metrics_show_the_batch_scheduler_counters(tmp_path):
     app, model, _ = make_app(tmp_path)
     model.supports_batching = True
     model.batcher = SimpleNamespace(steps=7, decode_seconds=1.5, step_tokens=90, prompt_tokens=60, reused_tokens=40)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         text = c.get("/metrics").text
     assert 'genstack_batch_steps_total{model="fake"} 7.0' in text
     assert 'genstack_batch_decode_seconds_total{model="fake"} 1.5' in text
@@ -528,7 +528,7 @@ def test_metrics_show_the_batch_scheduler_counters(tmp_path):
 
 def test_finished_ingest_jobs_are_bounded_and_running_ones_kept(tmp_path):
     app, _, _ = make_app(tmp_path)
-    with TestClient(app):
+    with TestClient(app, base_url="http://127.0.0.1"):
         gs = app.state.gs
         gs.MAX_FINISHED_JOBS = 3
         gs.add_job({"id": "running", "status": "running"})

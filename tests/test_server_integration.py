@@ -154,3 +154,28 @@ def test_sigterm_shuts_the_server_down_cleanly(tmp_path):
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert "Traceback" not in out
+
+
+PRIMARY = ["Name three primary colours.", "--greedy", "--max-tokens", "32"]
+
+
+def _generate(*args, home=None):
+    env = {**os.environ, **({"GENSTACK_HOME": str(home)} if home else {})}
+    p = subprocess.run([sys.executable, "-m", "genstack", "generate", *args], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_the_same_greedy_request_gives_the_same_text_in_the_cli_and_through_the_server(live_server):
+    """README: the same prompt, options and seed give the same text in any process. The server loads
+    the model as the CLI does and adds its canary only to a confidential system prompt, so a request
+    with genstack's default system prompt (or none) reaches the model byte for byte as the CLI sends it."""
+    remote = ["--model", f"openai:smollm2-135m-instruct@{live_server}/v1"]
+    for system in ([], ["--system", ""]):
+        local = _generate(*PRIMARY, *system)
+        assert len(local.split()) > 10
+        assert _generate(*PRIMARY, *system, *remote) == local
+    # the same holds for seeded sampling: the server samples with llama.cpp's own sampler, as the CLI does
+    seeded = ["Write a line about rain.", "--temperature", "0.9", "--seed", "7", "--max-tokens", "24"]
+    assert _generate(*seeded, *remote) == _generate(*seeded)

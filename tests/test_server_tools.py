@@ -21,7 +21,7 @@ WEATHER = {"type": "function", "function": {
 
 def client(tmp_path, *turns):
     app, model, settings = make_app(tmp_path, responder=script(*turns))
-    c = TestClient(app)
+    c = TestClient(app, base_url="http://127.0.0.1")
     c.model = model
     return c
 

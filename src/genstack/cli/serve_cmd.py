@@ -23,6 +23,13 @@ def serve(
                                                    "Default: every installed registry generator."),
     api_key: Optional[List[str]] = typer.Option(None, "--api-key",
                                                 help="Accepted API key (repeatable). Also GENSTACK_API_KEYS=k1,k2."),
+    allowed_host: Optional[List[str]] = typer.Option(
+        None, "--allowed-host", help="Another name the server answers to (the Host header; repeatable; "
+                                     ".example.com admits subdomains; * turns the check off). "
+                                     "localhost and IP addresses of this server always work."),
+    cors_origin: Optional[List[str]] = typer.Option(
+        None, "--cors-origin", help="A web origin (http://host:port) whose pages may call the API from a browser "
+                                    "(repeatable). Pages from any other site are refused."),
     max_body: int = typer.Option(1_000_000, "--max-body-bytes", help="Largest request body (413 above)."),
     max_upload: int = typer.Option(20_000_000, "--max-upload-bytes", help="Largest upload request (413 above)."),
     max_prompt_tokens: int = typer.Option(4096, "--max-prompt-tokens", help="Most prompt tokens per request (400 above; 0 = the model's window)."),
@@ -73,13 +80,19 @@ def serve(
         raise InvalidParameter("--api-key must not be empty (an empty key would turn authentication off)")
     keys = list(api_key or []) + [k.strip() for k in os.environ.get("GENSTACK_API_KEYS", "").split(",") if k.strip()]
     config = ServerConfig(
-        host=host, port=port, api_keys=tuple(keys), models=tuple(model or ()), max_body_bytes=max_body,
+        host=host, port=port, api_keys=tuple(keys), allowed_hosts=tuple(allowed_host or ()),
+        allowed_origins=tuple(cors_origin or ()), models=tuple(model or ()), max_body_bytes=max_body,
         max_upload_bytes=max_upload, max_prompt_tokens=max_prompt_tokens, max_tokens_cap=max_tokens,
         rate_limit=rate_limit, max_concurrency=concurrency, max_queue=queue, request_timeout=timeout,
         log_requests=not no_log, access_log=not no_access_log, guard_input=guard, guard_canary=not no_canary,
         guard_redact=redact, guard_sources=sources, batch_slots=batch, batch_kv=batch_kv,
         arena_models=tuple(dict.fromkeys(a.strip() for a in (arena or "").split(",") if a.strip())))
     config.check_bind()
+    if "*" in config.allowed_hosts:
+        sys.stderr.write("genstack: warning: --allowed-host '*' turns the Host check off: any web page can reach this "
+                         "server through DNS rebinding\n")
+    if "*" in config.allowed_origins:
+        sys.stderr.write("genstack: warning: --cors-origin '*' lets every web page the user opens call this server\n")
     settings = _common.settings()
     if model:
         from ..models.registry import check_model_name

@@ -3,16 +3,24 @@
 A random marker sits in the system prompt. It has no use in any answer, so an
 answer that contains it (in any case, with any separators between its
 characters) has leaked the system prompt: the output guard blocks it and the
-server logs the event. One canary per process; it is never logged in clear.
+server logs the event. The server keeps one canary per genstack home (:func:`stored_canary`), so every
+process of that home sends the same prompt and greedy text stays reproducible
+across restarts; it is never logged in clear.
+
+Only a system prompt with something to protect gets the canary: none is added to
+a request without one, nor to genstack's own public default, so such a request
+reaches the model exactly as ``genstack generate`` sends it.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["Canary", "with_canary"]
+__all__ = ["Canary", "with_canary", "stored_canary"]
 
 DEFAULT_SYSTEM = "You are a helpful AI assistant."
 
@@ -45,3 +53,27 @@ def with_canary(messages: list, canary: Canary) -> list:
     else:
         msgs.insert(0, Message("system", f"{DEFAULT_SYSTEM}\n\n{canary.line}"))
     return msgs
+
+
+def stored_canary(data_dir: str | os.PathLike[str]) -> Canary:
+    """This home's canary: made once and kept in ``DATA_DIR/canary`` (owner-only), so that every
+    process (``--workers N``, restarts) puts the same line in the prompt."""
+    path = Path(data_dir) / "canary"
+    for _ in range(2):
+        try:
+            token = path.read_text(encoding="ascii").strip()
+            if re.fullmatch(r"gs[0-9a-f]{12}", token):
+                return Canary(token)
+            path.unlink()  # damaged: make a new one
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        made = Canary()
+        try:  # created exclusively: two workers starting at once agree on the first one written
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(made.token + "\n")
+        return made
+    return Canary()

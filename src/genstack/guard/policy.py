@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..choices import SOURCE_MODES
-from .canary import Canary, with_canary
+from .canary import DEFAULT_SYSTEM, Canary, with_canary
 from .output import REDACT_MODES, SECRET_KINDS, OutputGuard
 from .pii import redact as redact_text
 
@@ -47,6 +47,9 @@ class GuardPolicy:
     redact: str = "secrets"
     sources: str = "strip"
     token: Canary = field(default_factory=Canary)
+    #: system prompts that hold nothing confidential (genstack's public defaults): the canary is not
+    #: added to them, nor to a request without a system prompt (see genstack.guard.canary)
+    public_system: tuple[str, ...] = (DEFAULT_SYSTEM,)
     detector: object = None  # an InjectionDetector, built on first use
     #: one detector (and its embedder) per policy: checks run one at a time
     _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -89,11 +92,17 @@ class GuardPolicy:
         if self.redact != "off":
             kinds = None if self.redact == "all" else SECRET_KINDS
             msgs = [Message(m.role, redact_text(m.content, kinds)[0]) if m.role == "user" else m for m in msgs]
-        return with_canary(msgs, self.token) if self.canary else msgs
+        return with_canary(msgs, self.token) if self.canary and self.confidential(msgs) else msgs
+
+    def confidential(self, messages: Sequence) -> bool:
+        """Does ``messages`` carry a system prompt worth protecting (one that is not public)?"""
+        public = {p.strip() for p in self.public_system}
+        return any(m.role == "system" and m.content.strip() and m.content.strip() not in public for m in messages)
 
     def output(self, messages: Sequence = ()) -> OutputGuard:
-        """The output filter for one answer; the system prompt of ``messages`` is protected from echoes."""
-        system = "\n".join(m.content for m in messages if m.role == "system") if self.canary else None
+        """The output filter for one answer; a confidential system prompt of ``messages`` is protected from echoes."""
+        system = ("\n".join(m.content for m in messages if m.role == "system")
+                  if self.canary and self.confidential(messages) else None)
         return OutputGuard(self.token if self.canary else None, self.redact, protected=system)
 
     def session(self, messages: Sequence = (), on_event: Callable[[str, int], None] | None = None) -> "GuardSession":

@@ -17,6 +17,7 @@ from typing import Any
 from .._apikeys import Keys, entry, lookup
 from ..config import Settings, load_settings
 from ..errors import GenstackError
+from .boundary import BrowserBoundary
 from .config import ServerConfig
 from .engine import Engine
 from .errors import APIError, error_body, error_response
@@ -49,7 +50,7 @@ class State:
             self._keys[digest] = value
         self._logdb = None
         self.jobs: dict[str, dict[str, Any]] = {}
-        self.guard = config.guard_policy()
+        self.guard = config.guard_policy(settings)
         #: the arena (genstack.arena.Arena), made on the first battle, and its vote database
         self.arena = None
         self._arena_db = None
@@ -257,8 +258,11 @@ def create_app(settings: Settings | None = None, config: ServerConfig | None = N
         return FileResponse(UI_DIR / "index.html", headers=_UI_HEADERS)
 
     app.mount("/ui", StaticFiles(directory=UI_DIR), name="ui")
-    # outermost first: observe everything, then refuse oversized bodies
+    # added innermost first: observe everything, refuse foreign names and origins, then oversized bodies
     app.add_middleware(BodySizeLimit, limit=config.max_body_bytes, upload_limit=config.max_upload_bytes)
+    app.add_middleware(BrowserBoundary, bind=config.host, allowed_hosts=config.allowed_hosts,
+                       allowed_origins=config.allowed_origins,
+                       on_refuse=lambda reason: gs.metrics.rejected.labels(reason).inc())
     app.add_middleware(ObservabilityMiddleware, metrics=gs.metrics, enabled_log=config.access_log)
     return app
 

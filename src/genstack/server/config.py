@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
@@ -24,6 +25,12 @@ class ServerConfig:
     #: API keys (``Authorization: Bearer <key>``); empty means no authentication,
     #: which is only allowed on a loopback address
     api_keys: tuple[str, ...] = ()
+    #: names (``Host``) the server answers to besides localhost, loopback and the bound address;
+    #: ``.example.com`` admits subdomains too, ``*`` turns the check off (see genstack.server.boundary)
+    allowed_hosts: tuple[str, ...] = ()
+    #: origins (``http://host:port``) whose pages may call the API from a browser (CORS); the
+    #: server's own pages always may
+    allowed_origins: tuple[str, ...] = ()
     #: generator names served besides the default model (registry names or GGUF paths);
     #: empty means the default model and every installed registry generator
     models: tuple[str, ...] = ()
@@ -65,6 +72,15 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_keys", tuple(k for k in self.api_keys if k))
+        object.__setattr__(self, "allowed_hosts", tuple(h.strip() for h in self.allowed_hosts if h.strip()))
+        object.__setattr__(self, "allowed_origins", tuple(o.strip().rstrip("/") for o in self.allowed_origins
+                                                         if o.strip()))
+        for o in self.allowed_origins:
+            if o not in ("*", "null") and not re.fullmatch(r"https?://[^/\s]+", o):
+                raise ConfigError(f"cors-origin must look like http://host:port (scheme, host and port, no path), got {o!r}")
+        for h in self.allowed_hosts:
+            if "/" in h or " " in h:
+                raise ConfigError(f"allowed-host must be a host name (no scheme or path), got {h!r}")
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "arena_models", tuple(self.arena_models))
         for name in ("port", "max_body_bytes", "max_upload_bytes", "max_prompt_tokens", "max_tokens_cap",
@@ -100,11 +116,19 @@ class ServerConfig:
                 "Set GENSTACK_API_KEYS (or --api-key), or bind 127.0.0.1"
             )
 
-    def guard_policy(self):
+    def guard_policy(self, settings=None):
+        """The guard of every request; with ``settings``, the home's stored canary, and the configured
+        default system prompt counts as public (no canary is added to it)."""
+        from ..guard.canary import DEFAULT_SYSTEM, stored_canary
         from ..guard.policy import GuardPolicy
 
-        return GuardPolicy(input=self.guard_input, canary=self.guard_canary, redact=self.guard_redact,
-                           sources=self.guard_sources)
+        policy = GuardPolicy(input=self.guard_input, canary=self.guard_canary, redact=self.guard_redact,
+                             sources=self.guard_sources)
+        if settings is not None:
+            policy.public_system = (DEFAULT_SYSTEM, settings.system_prompt)
+            if self.guard_canary:
+                policy.token = stored_canary(settings.data_dir)
+        return policy
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -112,7 +136,8 @@ class ServerConfig:
     @classmethod
     def from_json(cls, text: str) -> "ServerConfig":
         data = json.loads(text)
-        data["api_keys"] = tuple(data.get("api_keys", ()))
+        for name in ("api_keys", "allowed_hosts", "allowed_origins"):
+            data[name] = tuple(data.get(name, ()))
         data["models"] = tuple(data.get("models", ()))
         data["arena_models"] = tuple(data.get("arena_models", ()))
         return cls(**data)

@@ -33,7 +33,14 @@ def _gs(request: Request):
 
 
 async def read_json(request: Request) -> Any:
+    """The JSON body. It must be sent as ``application/json``: a browser sends ``text/plain`` and form
+    bodies to any origin without a preflight, so a JSON route that read them would be open to every
+    page the user visits (see :mod:`genstack.server.boundary`)."""
     raw = await request.body()
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if raw and not (ctype == "application/json" or (ctype.startswith("application/") and ctype.endswith("+json"))):
+        raise APIError(415, f"send the body as JSON with 'Content-Type: application/json' (got {ctype or 'none'!r})",
+                       code="unsupported_media_type")
     try:
         return json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
