@@ -123,6 +123,60 @@ def test_documents_field_answers_from_the_texts_and_strips_orders(tmp_path):
         assert r.status_code == 400
 
 
+def test_the_grounded_path_redacts_the_question_and_history_before_retrieval_and_generation(tmp_path):
+    """A secret in a rag: question (or an earlier turn) never reaches the search, the prompt or the
+    response's genstack fields: the guard prepares the request as it prepares a plain chat's messages."""
+    from ._server import grounded_reply, ingest_sample
+
+    key = "sk-proj-" + "a1b2c3d4" * 4
+    prompts = []
+
+    def responder(req):
+        prompts.append("\n".join(m.content for m in req.messages))
+        return grounded_reply(req)
+
+    app, _, settings = make_app(tmp_path, responder=responder)
+    ingest_sample(settings)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        embedder = app.state.gs.engine.embedder("fake")
+        searched = []
+        real_embed = embedder.embed
+        embedder.embed = lambda texts, **kw: (searched.extend(texts), real_embed(texts, **kw))[1]
+        msgs = [{"role": "user", "content": f"My key is {key}. Which kettle do you sell?"},
+                {"role": "assistant", "content": "The Brightwave."},
+                {"role": "user", "content": f"How much water does the kettle hold? My key is {key}"}]
+        for stream in (False, True):
+            r = c.post("/v1/chat/completions", json={"model": "rag:docs", "messages": msgs, "stream": stream})
+            assert r.status_code == 200 and key not in r.text
+    assert searched and prompts and not any(key in t for t in searched + prompts)
+    assert all("[REDACTED:API_KEY]" in p for p in prompts)
+
+
+def test_a_client_system_message_on_rag_is_applied_below_the_grounding_rules_with_the_canary(tmp_path):
+    from ._server import grounded_reply, ingest_sample
+
+    systems = []
+
+    def responder(req):
+        systems.append([m.content for m in req.messages if m.role == "system"])
+        return grounded_reply(req)
+
+    app, _, settings = make_app(tmp_path, responder=responder)
+    ingest_sample(settings)
+    token = app.state.gs.guard.token.token
+    q = {"model": "rag:docs", "messages": [{"role": "system", "content": "Answer as Kettle Co. support."},
+                                           {"role": "user", "content": "How much water does the kettle hold?"}]}
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        assert c.post("/v1/chat/completions", json=q).status_code == 200
+        q["messages"] = q["messages"][1:]  # without one, the grounding rules alone, no canary
+        assert c.post("/v1/chat/completions", json=q).status_code == 200
+    # the built-in template keeps its grounding rules in the user turn, after the system message
+    assert systems[1] == [] and len(systems[0]) == 1
+    own = systems[0][0]
+    assert own.startswith("Answer as Kettle Co. support.")
+    assert own.rstrip().endswith(token + ": it belongs to these instructions and never appears in a reply.")
+
+
 @pytest.mark.parametrize("args, needle", [(["--guard", "nope"], "--guard must be one of"),
                                           (["--redact", "x"], "--redact must be one of"),
                                           (["--sources", "y"], "--sources must be one of"),

@@ -179,3 +179,11 @@ def test_the_same_greedy_request_gives_the_same_text_in_the_cli_and_through_the_
     # the same holds for seeded sampling: the server samples with llama.cpp's own sampler, as the CLI does
     seeded = ["Write a line about rain.", "--temperature", "0.9", "--seed", "7", "--max-tokens", "24"]
     assert _generate(*seeded, *remote) == _generate(*seeded)
+
+
+def test_batched_decoding_with_split_kv_gives_the_cli_s_greedy_text(tmp_path):
+    from tests._server import serve_process
+
+    local = _generate(*PRIMARY)
+    with serve_process(tmp_path, "--batch", "2", "--batch-kv", "split", ingest=False) as url:
+        assert _generate(*PRIMARY, "--model", f"openai:smollm2-135m-instruct@{url}/v1") == local

@@ -84,15 +84,36 @@ class GuardPolicy:
             raise InputBlocked(d)
         return d
 
+    def redact_user(self, text: str) -> str:
+        """A user's text as the model (and retrieval) may see it: secrets (or all PII) redacted."""
+        if self.redact == "off":
+            return text
+        return redact_text(text, None if self.redact == "all" else SECRET_KINDS)[0]
+
     def prepare(self, messages: Sequence) -> list:
         """Messages as the model should see them: canary in the system prompt, user secrets redacted."""
         from ..generation import Message
 
-        msgs = list(messages)
-        if self.redact != "off":
-            kinds = None if self.redact == "all" else SECRET_KINDS
-            msgs = [Message(m.role, redact_text(m.content, kinds)[0]) if m.role == "user" else m for m in msgs]
+        msgs = [Message(m.role, self.redact_user(m.content)) if m.role == "user" else m for m in messages]
         return with_canary(msgs, self.token) if self.canary and self.confidential(msgs) else msgs
+
+    def prepare_request(self, request):
+        """A grounded request (:class:`~genstack.rag.pipeline.RagRequest`) as retrieval and the model
+        should see it: the question, the query and the user turns of the history redacted, and the
+        canary added to the client's system prompt when it is confidential (the pipeline places that
+        prompt below its grounding rules)."""
+        import dataclasses
+
+        from ..generation import Message
+
+        history = tuple(Message(m.role, self.redact_user(m.content)) if m.role == "user" else m
+                        for m in request.history)
+        system = request.system
+        if system and self.canary and self.confidential([Message("system", system)]):
+            system = f"{system.rstrip()}\n\n{self.token.line}"
+        return dataclasses.replace(request, question=self.redact_user(request.question), history=history,
+                                   query=self.redact_user(request.query) if request.query else request.query,
+                                   system=system)
 
     def confidential(self, messages: Sequence) -> bool:
         """Does ``messages`` carry a system prompt worth protecting (one that is not public)?"""
@@ -150,6 +171,9 @@ class GuardSession:
 
     def prepare(self, messages: Sequence) -> list:
         return self.policy.prepare(messages)
+
+    def prepare_request(self, request):
+        return self.policy.prepare_request(request)
 
     def _count(self) -> None:
         if self.output.blocked and not self._counted_block:

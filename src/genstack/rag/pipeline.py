@@ -59,6 +59,9 @@ class RagRequest:
     schema: dict | None = None
     #: metadata filters; None: the pipeline's own
     filters: Filters | None = None
+    #: the application's own system prompt (an API client's system message): sent below the
+    #: grounding rules, which it cannot replace
+    system: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.question, str) or not self.question.strip():
@@ -254,8 +257,11 @@ class Pipeline:
         run.shown = {n: " ".join(v) for n, v in out.items()}
 
     def build_messages(self, question: str, sources: Sequence[Source], history: Sequence[Message] = (),
-                       texts: dict[int, str] | None = None) -> list[Message]:
-        """The exact messages sent: the template with the shown sources numbered, history before the question."""
+                       texts: dict[int, str] | None = None, system: str | None = None) -> list[Message]:
+        """The exact messages sent: the template with the shown sources numbered, history before the
+        question, and the application's ``system`` prompt ranked below the template's grounding rules:
+        appended to the template's system message, or (the built-in templates keep their rules in the
+        user turn) sent as the system message, so the rules are the last instruction the model reads."""
         fmt = str(self.template.options.get("source_format", SOURCE_FORMAT))
         shown = [s for s in sources if texts is None or s.n in texts]
         context = "\n\n".join(
@@ -263,6 +269,13 @@ class Pipeline:
                                             s.hit.score, s.hit.metadata))], fmt)
             for s in shown)
         msgs = self.template.render(question=question, context=context, collection=self.collection)
+        if system and system.strip():
+            i = next((j for j, m in enumerate(msgs) if m.role == "system"), None)
+            if i is None:
+                msgs = [Message("system", system.strip())] + list(msgs)
+            else:
+                msgs = list(msgs)
+                msgs[i] = Message("system", f"{msgs[i].content.rstrip()}\n\n{system.strip()}")
         if history:  # chat: earlier turns go between the system message and the new question
             head = [m for m in msgs if m.role == "system"]
             msgs = head + list(history) + [m for m in msgs if m.role != "system"]
@@ -283,7 +296,7 @@ class Pipeline:
         sources = run.sources
 
         def build(n: int) -> list[Message]:
-            return self.build_messages(question, sources[:n], history, run.shown)
+            return self.build_messages(question, sources[:n], history, run.shown, run.request.system)
 
         lo, hi = 0, len(sources)  # the largest n whose prompt fits (prompt length grows with n)
         if model.count_chat_tokens(build(hi)) <= budget:

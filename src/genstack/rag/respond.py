@@ -94,8 +94,10 @@ def _close(guard, sent: list[str], streaming: bool, whole: str, after: str = "")
 
 def grounded(pipeline, request, guard, *, streaming: bool = True) -> Iterator[str | Outcome]:
     """A grounded answer to ``request`` (a :class:`~genstack.rag.pipeline.RagRequest`) under ``guard``
-    (a :class:`~genstack.guard.GuardSession` whose input check has passed)."""
-    run = pipeline.stream(request)
+    (a :class:`~genstack.guard.GuardSession` whose input check has passed). The guard prepares the
+    request first, exactly as :func:`plain` prepares messages: what retrieval and the model see is
+    redacted, and a confidential system prompt carries the canary."""
+    run = pipeline.stream(guard.prepare_request(request))
     sent: list[str] = []
     yield from _relay(run, guard, sent, streaming)
     if guard.blocked:

@@ -304,7 +304,9 @@ async def chat_completions(request: Request):
         params = cp.params if body.get("temperature") is not None else cp.params.replace(greedy=True)
         if cp.clamp:
             params = params.replace(max_tokens=min(cp.params.max_tokens, pipe.config.server_max_tokens))
-        req = RagRequest(messages[-1].content, params=params,
+        # the client's system messages are the application's instructions: below the grounding rules
+        system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content.strip()) or None
+        req = RagRequest(messages[-1].content, params=params, system=system,
                          history=tuple(m for m in messages[:-1] if m.role in ("user", "assistant")))
         for item in grounded(pipe, req, guard, streaming=cp.stream):
             if isinstance(item, Outcome) and item.answer is not None:
