@@ -6,9 +6,10 @@ docs/security.md for the map from each OWASP item to its code and tests."""
 from .canary import Canary
 from .detector import Detection, InjectionDetector
 from .injection import Scan, instruction_sentences, scan, scan_passage
+from .leak import LeakCheck, leaked
 from .output import BLOCKED, OutputGuard
 from .pii import Finding, find_pii, redact
 from .policy import GuardPolicy, InputBlocked
 
 __all__ = ["Scan", "scan", "scan_passage", "instruction_sentences", "Finding", "find_pii", "redact", "Canary",
-           "OutputGuard", "BLOCKED", "InjectionDetector", "Detection", "GuardPolicy", "InputBlocked"]
+           "OutputGuard", "BLOCKED", "InjectionDetector", "Detection", "GuardPolicy", "InputBlocked", "leaked", "LeakCheck"]

@@ -6,9 +6,10 @@ across pieces is seen whole before any of it is released:
 
 - the **canary** anywhere in the answer stops the stream; the client gets
   :data:`BLOCKED` instead of the rest, and ``guard.blocked`` says why;
-- an **echo of the system prompt** (``protected``) stops it too: any of its
-  secret-looking tokens (letters and digits mixed, 6+ characters, in any
-  spacing) or any run of 8 of its words;
+- a **leak of the system prompt** (``protected``) stops it too: its secrets in
+  any case, spacing, order or common encoding, or a run of its words
+  (:mod:`genstack.guard.leak`); words that may be the start of a secret are
+  held back until it is clear they are not;
 - **redaction** replaces secrets (``redact="secrets"``: keys, tokens,
   private keys, passwords) or every PII kind (``"all"``) with
   ``[REDACTED:KIND]`` before the text leaves.
@@ -19,7 +20,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator
 
-from .canary import Canary, squash
+from .canary import Canary
+from .leak import LeakCheck
 from .pii import find_pii
 
 __all__ = ["OutputGuard", "BLOCKED", "REDACT_MODES", "SECRET_KINDS"]
@@ -36,10 +38,6 @@ _HOLD = [
 ]
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
-
-
 class OutputGuard:
     def __init__(self, canary: Canary | None = None, redact: str = "off", protected: str | None = None):
         if redact not in REDACT_MODES:
@@ -50,14 +48,8 @@ class OutputGuard:
         self.redactions: list[str] = []  # kinds redacted so far
         self._seen = ""  # all text so far (for the canary)
         self._pending = ""
-        # the system prompt's secret-looking tokens (letters and digits mixed, 6+ characters) and its
-        # 8-word runs: an answer that repeats either is echoing the system prompt (LLM07)
-        self._secrets = {squash(t) for t in re.findall(r"[A-Za-z0-9_-]{6,}", protected or "")
-                         if re.search(r"\d", t) and re.search(r"[A-Za-z]", t)}
-        if canary is not None:
-            self._secrets.discard(squash(canary.token))
-        words = _words(protected or "")
-        self._shingles = {" ".join(words[i:i + 8]) for i in range(len(words) - 7)}
+        # the system prompt's secrets and wording, however they come back (LLM07; genstack.guard.leak)
+        self._leak = LeakCheck(protected, exclude=[canary.token] if canary is not None else ())
 
     @property
     def active(self) -> bool:
@@ -89,15 +81,10 @@ class OutputGuard:
             self.blocked = "canary"
             self._pending = ""
             return ""
-        if self._secrets or self._shingles:
-            tail = self._seen[-400 - len(piece):]
-            sq = squash(tail)
-            words = _words(tail)
-            if any(t in sq for t in self._secrets) or any(
-                    " ".join(words[i:i + 8]) in self._shingles for i in range(len(words) - 7)):
-                self.blocked = "system-prompt"
-                self._pending = ""
-                return ""
+        if self._leak and self._leak.find(self._seen[-600 - len(piece):]):
+            self.blocked = "system-prompt"
+            self._pending = ""
+            return ""
         self._pending += piece
         pend = self._pending
         if "-----BEGIN" in pend and "-----END" not in pend.split("-----BEGIN", 1)[1]:
@@ -110,6 +97,8 @@ class OutputGuard:
             m = pat.search(head)
             if m:
                 cut = min(cut, m.start())
+        if self._leak:  # hold back words that may be the start of a protected secret
+            cut = min(cut, self._leak.possible_start(pend[:cut]))
         if self.kinds != ():  # never cut through a finding
             for f in find_pii(pend, self.kinds):
                 if f.start < cut < f.end:
