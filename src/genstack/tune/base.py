@@ -92,6 +92,20 @@ def _converted(base: BaseModel, settings: Settings) -> Path:
     assert base.gguf is not None
     import tqdm.auto
 
+    import gguf
+
+    # transformers parses the GGUF once for the tokenizer, once for the config and once for the
+    # weights; gguf.GGUFReader maps the vocabulary element by element (9 s each for Gemma 3's 262k
+    # tokens), so the three share one read-only reader
+    real_reader, readers = gguf.GGUFReader, {}
+
+    def shared_reader(path, *args, **kwargs):
+        key = (str(path), args, tuple(sorted(kwargs.items())))
+        if key not in readers:
+            readers[key] = real_reader(path, *args, **kwargs)
+        return readers[key]
+
+    gguf.GGUFReader = shared_reader
     try:
         tqdm_class = tqdm.auto.tqdm  # transformers' GGUF loader draws a bar per tensor; keep quiet
         tqdm.auto.tqdm = lambda it=None, *a, **k: it  # type: ignore[assignment]
@@ -107,6 +121,8 @@ def _converted(base: BaseModel, settings: Settings) -> Path:
     finally:
         tqdm.auto.tqdm = tqdm_class
         gguf_utils.tqdm = tqdm_class
+        gguf.GGUFReader = real_reader
+        readers.clear()
     # the weights are dequantized float32 now: save them as a plain model, not a "GGUF-quantized" one
     model.hf_quantizer = None
     if getattr(model.config, "quantization_config", None) is not None:

@@ -112,7 +112,7 @@ class RemoteTarget:
             self.base += "/v1"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = httpx.Client(headers=headers, timeout=timeout)
-        self.max_tokens, self.name = max_tokens, url
+        self.max_tokens, self.name, self.api_key = max_tokens, url, api_key
         try:
             models = self.http.get(self.base + "/models").raise_for_status().json()["data"]
         except Exception as exc:  # noqa: BLE001 - one line for any connection or protocol failure
