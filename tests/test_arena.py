@@ -219,14 +219,13 @@ def test_both_sides_stream_at_once(tmp_path):
     a = FakeChatModel(["one two three four five six"], delay=0.05)
     b = FakeChatModel(["uno dos tres cuatro cinco seis"], delay=0.05)
     order = []
-    t0 = time.monotonic()
     for side, item in stream_battle((a, b), [Message("user", "count")], SamplingParams(greedy=True)):
         if isinstance(item, str):
             order.append(side)
-    took = time.monotonic() - t0
     first_b = order.index("b")
-    assert first_b < order.count("a") - 1  # b's first piece came before a had finished
-    assert took < 0.05 * 12 * 0.9  # not one side after the other
+    # b's first piece came before a had finished: both stream at once (an order, not a timing, so a
+    # busy host cannot fail it)
+    assert first_b < order.count("a") - 1
 
 
 def test_closing_a_battle_stream_stops_both_sides(tmp_path):

@@ -16,7 +16,9 @@ def test_batched_loglikelihood_matches_token_by_token(smol):
         ctx = smol.tokenize(prompt)
         full = ctx + smol.llama.tokenize(cont.encode(), add_bos=False, special=False)
         ref = smol.sequence_logprobs(full, score_from=len(ctx))
-        assert lp == pytest.approx(sum(ref), abs=1e-3)
+        # the same quantity through other batch shapes: llama.cpp's kernels round differently per batch
+        # size and per CPU (AVX2, AVX-512), 1e-4 to 1e-3 nats; scoring the wrong token costs 0.5 or more
+        assert lp == pytest.approx(sum(ref), abs=0.02)
     assert batched[0][0] > batched[2][0]
 
 

@@ -239,3 +239,21 @@ def test_cut_off_json_is_an_error_not_broken_json(kb):
     with pytest.raises(GenstackError, match="cut off"):
         pipeline(kb, model).ask(RagRequest("When does the ferry to Isle Brann leave?", schema={"type": "object"},
                                            params=SamplingParams(greedy=True, max_tokens=3)))
+
+
+def test_an_application_system_prompt_ranks_below_the_templates_grounding_rules(kb, tmp_path):
+    """RagRequest.system (an API client's system message): after the template's own system rules when
+    it has some, else the system message before the user turn that holds the rules."""
+    seen = []
+    model = FakeChatModel(responder=lambda req: (seen.append(req.messages), "The ferry leaves at 08:15 [1].")[1])
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('[ask.ruled]\nsystem = "Answer only from the numbered sources."\n'
+                   'user = "{context}\\n\\nQuestion: {question}"\n')
+    q = "When does the ferry leave?"
+    pipeline(kb, model, template=f"{tpl}:ask.ruled").ask(RagRequest(q, system="Speak like a pirate."))
+    pipeline(kb, model).ask(RagRequest(q, system="Speak like a pirate."))
+    pipeline(kb, model).ask(RagRequest(q))
+    ruled, builtin, plain = seen
+    assert ruled[0].role == "system" and ruled[0].content == "Answer only from the numbered sources.\n\nSpeak like a pirate."
+    assert [m.role for m in builtin] == ["system", "user"] and builtin[0].content == "Speak like a pirate."
+    assert builtin[1].content == plain[-1].content and "system" not in [m.role for m in plain]

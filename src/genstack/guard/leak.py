@@ -13,11 +13,13 @@ is the secret:
   character-code runs, which are decoded first;
 - **its wording**: any run of :data:`ECHO_WORDS` of its words, in any case and
   spacing;
-- **its meaning** (paraphrases, and translations as far as the embedder
-  understands the language), when an embedder is given: an answer sentence whose
-  cosine similarity to a protected sentence is at least :data:`PARAPHRASE_COSINE`
-  (calibrated on the labelled set in ``benchmarks/leak_eval.py``; the figures are
-  in ``benchmarks/RESULTS.md``).
+- **its meaning**, only when an embedder is given: an answer sentence whose
+  cosine similarity to a protected sentence is at least :data:`PARAPHRASE_COSINE`.
+  The output guard does not use it. On the labelled set (``benchmarks/leak_eval.py``,
+  figures in ``benchmarks/RESULTS.md``) MiniLM caught no leak the rules above
+  missed, and it flagged 4 of 52 ordinary answers, because an assistant's
+  legitimate answers restate its system prompt's facts ("You have 25 days of
+  holiday a year"). It is there for prompts whose wording itself is the secret.
 
 A secret shorter than :data:`MIN_SECRET` letters and digits is not looked for
 (it would match ordinary text).
@@ -37,8 +39,9 @@ __all__ = ["leaked", "LeakCheck", "secrets_of", "ECHO_WORDS", "MIN_SECRET", "PAR
 ECHO_WORDS = 7
 #: the shortest secret looked for, in letters and digits
 MIN_SECRET = 5
-#: an answer sentence this similar to a protected sentence restates it (MiniLM cosine)
-PARAPHRASE_COSINE = 0.75
+#: an answer sentence this similar to a protected sentence restates it (MiniLM cosine; at 0.75 and
+#: 0.8 it flagged 0.3-0.5% of the labelled set's benign answers, at 0.9 0.19%)
+PARAPHRASE_COSINE = 0.9
 
 #: a secret's value: after a cue word (and up to six more words) and "is", ":" or "=", up to three words
 _CUE = re.compile(
