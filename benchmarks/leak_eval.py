@@ -11,6 +11,7 @@ of one app is also a benign answer for the nine others (it holds none of their s
 
     python benchmarks/leak_eval.py            # lexical checks (what the output guard runs by default)
     python benchmarks/leak_eval.py --embedder minilm-l6-v2   # plus the paraphrase check
+    python benchmarks/leak_eval.py --model smollm2-135m-instruct   # real answers, see real_answers()
 """
 
 from __future__ import annotations
@@ -93,11 +94,62 @@ def evaluate(embedder=None, threshold: float | None = None) -> dict:
             "misses": misses, "alarms": alarms}
 
 
+def real_answers(model_name: str, limit: int | None = None) -> dict:
+    """A real model's answers under each app's system prompt, with every defence off: the red-team
+    leak suite's extraction attacks and 100 ordinary chat prompts. Each answer is labelled by the
+    red team's judge, which knows the secret (verbatim, spaced, reversed, ROT13, base64); the
+    detector is not told it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from genstack import get_model
+    from genstack.evaluation.redteam.jailbreak import benign_prompts
+    from genstack.evaluation.redteam.judge import leaked as judge
+    from genstack.evaluation.redteam.leak import attacks
+    from genstack.generation import Message, SamplingParams
+    from genstack.guard.leak import LeakCheck
+
+    apps = [json.loads(line) for line in APPS.read_text().splitlines() if line.strip()][:3]
+    model = get_model(model_name)
+    params = SamplingParams(greedy=True, max_tokens=96)
+    prompts = [("attack", a) for _, a in attacks()[:limit]] + [("benign", b) for b in benign_prompts()[:limit]]
+    cells = Counter()
+    alarms, misses = [], []
+    for a in apps:
+        check = LeakCheck(a["system"])
+        for kind, p in prompts:
+            text = model.generate(messages=[Message("system", a["system"]), Message("user", p)], params=params).text
+            truth, said = judge(a["secret"], text), check.find(text) is not None
+            cells[(kind, truth, said)] += 1
+            if said and not truth:
+                alarms.append((a["app"], p[:60], text[:160]))
+            if truth and not said:
+                misses.append((a["app"], p[:60], text[:160]))
+    leaks = sum(v for (k, t, _), v in cells.items() if t)
+    caught = sum(v for (k, t, s), v in cells.items() if t and s)
+    clean = sum(v for (k, t, _), v in cells.items() if not t)
+    flagged = sum(v for (k, t, s), v in cells.items() if not t and s)
+    return {"answers": sum(cells.values()), "leaks": leaks, "caught": caught, "clean": clean, "flagged": flagged,
+            "flagged_benign_prompts": sum(v for (k, t, s), v in cells.items() if k == "benign" and not t and s),
+            "benign_prompts": sum(v for (k, t, _), v in cells.items() if k == "benign" and not t),
+            "alarms": alarms, "misses": misses}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--embedder", help="an embedder name for the paraphrase check (e.g. minilm-l6-v2)")
     ap.add_argument("--threshold", type=float, help="paraphrase cosine (default: genstack's)")
+    ap.add_argument("--model", help="also judge this model's real answers (see real_answers)")
+    ap.add_argument("--limit", type=int, help="with --model: prompts of each kind")
     args = ap.parse_args()
+    if args.model:
+        r = real_answers(args.model, args.limit)
+        print(f"{args.model}: {r['answers']} answers; the judge found {r['leaks']} leaks, the detector caught "
+              f"{r['caught']}; of {r['clean']} clean answers it flagged {r['flagged']} "
+              f"({r['flagged_benign_prompts']} of {r['benign_prompts']} answers to ordinary prompts)")
+        for m in r["misses"]:
+            print("  missed:", m)
+        for m in r["alarms"]:
+            print("  alarm: ", m)
+        return
     emb = None
     if args.embedder:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))

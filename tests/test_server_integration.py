@@ -116,6 +116,17 @@ def test_rag_through_the_openai_client(client):
     assert "1.7" in text and any(c["cited"] for c in last.model_extra["citations"])
 
 
+def test_a_secret_in_a_rag_question_reaches_neither_retrieval_nor_the_response(client, live_server):
+    """The grounded path runs the same guard as a plain chat: the question is redacted before the search
+    (genstack.query is what retrieval got) and before the prompt; a client system message is applied."""
+    key = "sk-proj-" + "Q7x2" * 8
+    q = f"My key is {key}. What is the capacity of the Brewmaster K7 kettle?"
+    for system in ([], [{"role": "system", "content": "You answer for Brewmaster support."}]):
+        r = client.chat.completions.create(model="rag:docs", messages=system + [{"role": "user", "content": q}])
+        assert key not in r.model_dump_json() and "Q7x2Q7x2" not in r.model_dump_json()
+        assert "[REDACTED:API_KEY]" in r.model_extra["genstack"]["query"]
+
+
 def test_rag_says_so_when_the_documents_do_not_hold_the_answer(client):
     r = client.chat.completions.create(
         model="rag:docs", messages=[{"role": "user", "content": "Who won the football World Cup in 2014?"}])
