@@ -151,3 +151,26 @@ def test_every_entry_point_shows_the_model_the_same_number_of_sentences():
         assert getattr(rag_cmd, option.upper()).default == getattr(DEFAULT_CONFIG, option)
         assert inspect.signature(eval_cmd.rag).parameters[option].default.default == getattr(DEFAULT_CONFIG, option)
     assert rag_cmd.MAX_TOKENS.default == DEFAULT_CONFIG.answer_tokens
+
+
+def test_ask_and_chat_with_a_guard_redact_what_you_type_before_the_search_and_the_model(kb, capsys, monkeypatch):
+    key = "sk-proj-" + "a1b2c3d4" * 4
+    q = f"My key is {key}. When does the ferry to Isle Brann leave?"
+    assert run(["ask", q, "-c", "kb", "--model", "fake:It leaves at 08:15 [1].", "--min-similarity", "0.05",
+                "--redact", "secrets", "--json", "--show-prompt"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert key not in json.dumps(out) and "[REDACTED:API_KEY]" in out["prompt"] and "[REDACTED" in out["query"]
+    # without a guard configured the question is used as typed
+    assert run(["ask", q, "-c", "kb", "--model", "fake:x", "--min-similarity", "0.05", "--json", "--show-prompt"]) == 0
+    assert key in json.loads(capsys.readouterr().out)["prompt"]
+    # the setting configures it for chat --collection as well
+    import io
+    import sys
+
+    monkeypatch.setenv("GENSTACK_REDACT", "secrets")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(q + "\n/exit\n"))
+    assert run(["chat", "-c", "kb", "--session", "s1", "--model", "fake:It leaves at 08:15 [1].", "--show-prompt"]) == 0
+    err = capsys.readouterr().err
+    assert key not in err and "[REDACTED:API_KEY]" in err
+    assert run(["ask", "x", "-c", "kb", "--redact", "some"]) == 2  # a usage error
+    assert "--redact must be one of off, secrets, all" in capsys.readouterr().err

@@ -99,6 +99,10 @@ class Settings:
     #: the system prompt ``genstack generate`` and plain ``genstack chat`` give a chat model when
     #: --system is not set ("" sends none); shown by --show-prompt
     system_prompt: str = "You are a helpful assistant. Answer the question directly and briefly."
+    #: what you type into ``genstack ask`` and ``genstack chat --collection`` is redacted before the
+    #: search and the model see it: "off", "secrets" (keys, tokens, passwords) or "all" (every PII
+    #: kind); the same guard ``genstack serve --redact`` runs for its clients (``--redact`` per command)
+    redact: str = "off"
     #: models on OpenAI-compatible servers, by the name you give them (config file only)::
     #:
     #:     [models.big]
@@ -132,6 +136,8 @@ class Settings:
             raise ConfigError(f"setting dense_index must be auto, exact or binary, got {self.dense_index!r}")
         if self.embed_precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"setting embed_precision must be auto, fp32 or bf16, got {self.embed_precision!r}")
+        if self.redact not in ("off", "secrets", "all"):
+            raise ConfigError(f"setting redact must be off, secrets or all, got {self.redact!r}")
         if self.n_batch == 0 or self.n_ubatch == 0:
             raise ConfigError("settings n_batch and n_ubatch must be at least 1")
 

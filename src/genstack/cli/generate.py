@@ -112,6 +112,7 @@ def chat(
     k: int = typer.Option(4, "--k", "-k", help="With --collection: chunks to retrieve per turn."),
     mode: str = typer.Option("hybrid", "--mode", help="With --collection: dense, bm25 or hybrid."),
     template: Optional[str] = typer.Option(None, "--template", help="With --collection: the ask template (zero_shot, few_shot, cot, FILE.toml)."),
+    redact: Optional[str] = typer.Option(None, "--redact", help="With --collection: redact what you type before the search and the model see it: off, secrets or all (default: the redact setting, off)."),
 ) -> None:
     """Chat interactively, with streaming; history is trimmed to fit the window.
 
@@ -129,7 +130,7 @@ def chat(
         from ..rag.config import DEFAULT_CONFIG
 
         raise typer.Exit(rag_chat(collection, session, model, n_ctx, k, mode, template, None, DEFAULT_CONFIG.focus,
-                                  min(max_tokens, DEFAULT_CONFIG.server_max_tokens), show_prompt))
+                                  min(max_tokens, DEFAULT_CONFIG.server_max_tokens), show_prompt, redact))
     store = sess = None
     if session:
         from ..rag.sessions import SessionStore

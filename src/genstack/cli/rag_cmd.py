@@ -41,6 +41,22 @@ def _asker(collection, model, n_ctx, k, mode, template, min_similarity, focus, m
     return asker
 
 
+REDACT = typer.Option(None, "--redact", help="Redact what you type before the search and the model see it: off, "
+                                             "secrets or all (default: the redact setting, off).")
+
+
+def input_guard(redact: Optional[str]):
+    """The guard that prepares a grounded request (None when redaction is off): the one the server runs."""
+    from ..errors import InvalidParameter
+    from ..guard import GuardPolicy
+    from ..guard.output import REDACT_MODES
+
+    mode = redact if redact is not None else _common.settings().redact
+    if mode not in REDACT_MODES:
+        raise InvalidParameter(f"--redact must be one of {', '.join(REDACT_MODES)}, got {mode!r}")
+    return None if mode == "off" else GuardPolicy(input="off", canary=False, redact=mode, sources="off")
+
+
 def write_answer(stream, out, *, show_prompt: bool = False):
     """Stream an answer to ``out`` and end with the checked one (the same tail the server sends)."""
     from ..rag.answer import render_tail
@@ -85,6 +101,7 @@ def ask(
     n_ctx: Optional[int] = N_CTX,
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print the exact prompt sent, on stderr."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object: answer, citations, sources, timings."),
+    redact: Optional[str] = REDACT,
 ) -> None:
     """Answer a question from a collection, with numbered citations.
 
@@ -102,9 +119,13 @@ def ask(
         from ..prompts.structured import load_schema
 
         schema = load_schema(json_schema)
+    guard = input_guard(redact)
     asker = _asker(collection, model, n_ctx, k, mode, template, min_similarity, focus, max_tokens, filter)
     try:
-        stream = asker.stream(question, schema=schema)
+        from ..rag.pipeline import RagRequest
+
+        request = RagRequest(question, schema=schema)
+        stream = asker.stream(guard.prepare_request(request) if guard else request)
         if json_out or schema is not None:
             if show_prompt and stream.prompt:
                 _show_prompt(stream.prompt)
@@ -198,14 +219,16 @@ def summarize(
 
 
 def rag_chat(collection: str, session_id: Optional[str], model, n_ctx, k, mode, template, min_similarity, focus,
-             max_tokens, show_prompt: bool) -> int:
+             max_tokens, show_prompt: bool, redact: Optional[str] = None) -> int:
     """The REPL behind ``genstack chat --collection``."""
     from ..errors import GenstackError
     from ..rag.chat import ChatSession
     from .chat_repl import read_prompts
 
+    guard = input_guard(redact)
     asker = _asker(collection, model, n_ctx, k, mode, template, min_similarity, focus, max_tokens)
     chat = ChatSession.resume(asker, session_id, model_name=asker.model.name)
+    chat.guard = guard
     session = chat.session
     inp, out = sys.stdin, sys.stdout
     interactive = inp.isatty()

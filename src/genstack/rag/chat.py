@@ -18,8 +18,10 @@ __all__ = ["ChatSession", "rewrite_query"]
 class ChatSession:
     """``ChatSession(asker, store, session).stream(question)`` → an :class:`AnswerStream`."""
 
-    def __init__(self, asker: Pipeline, store: SessionStore, session: Session):
+    def __init__(self, asker: Pipeline, store: SessionStore, session: Session, *, guard=None):
         self.asker, self.store, self.session = asker, store, session
+        #: a :class:`~genstack.guard.GuardPolicy` (or session) that prepares each request, as the server's does
+        self.guard = guard
 
     @classmethod
     def open(cls, collection: str, *, session_id: str | None = None, settings=None, **asker_kwargs) -> "ChatSession":
@@ -45,7 +47,12 @@ class ChatSession:
     def stream(self, question: str) -> AnswerStream:
         """The pipeline's answer with this session's history (the condense stage rewrites the
         follow-up into a search); the exchange is saved once the answer is complete."""
-        inner = self.asker.stream(question, history=tuple(self.session.history()))
+        from .pipeline import RagRequest
+
+        request = RagRequest(question, history=tuple(self.session.history()))
+        if self.guard is not None:
+            request = self.guard.prepare_request(request)
+        inner = self.asker.stream(request)
         outer = AnswerStream(iter(()), inner.prompt)
 
         def pieces():
