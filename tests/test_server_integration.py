@@ -125,6 +125,15 @@ def test_a_secret_in_a_rag_question_reaches_neither_retrieval_nor_the_response(c
         r = client.chat.completions.create(model="rag:docs", messages=system + [{"role": "user", "content": q}])
         assert key not in r.model_dump_json() and "Q7x2Q7x2" not in r.model_dump_json()
         assert "[REDACTED:API_KEY]" in r.model_extra["genstack"]["query"]
+    # the request log holds the exact prompt: the application's system message, then the canary line
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{live_server.home / 'server.db'}?mode=ro", uri=True)
+    (prompt,) = db.execute("SELECT prompt FROM requests WHERE request LIKE '%Brewmaster support%' "
+                           "ORDER BY created DESC LIMIT 1").fetchone()
+    db.close()
+    assert prompt.index("You answer for Brewmaster support.") < prompt.index("Confidential marker") < \
+        prompt.index("What is the capacity")
 
 
 def test_rag_says_so_when_the_documents_do_not_hold_the_answer(client):
