@@ -265,3 +265,28 @@ def test_a_collection_keeps_its_chunking_and_refuses_another_in_one_line(tmp_pat
                        capture_output=True, text=True)
     assert p.returncode != 0 and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and "4 of overlap" in p.stderr
+
+
+def test_the_chunking_is_a_field_of_the_collection_manifest_and_an_older_record_moves_in(tmp_path, settings):
+
+    from genstack.stores.collections import collection_dir
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text(" ".join(f"word{i}." for i in range(200)))
+    ingest([docs], "m", settings=settings, embedder=FakeEmbedder(), chunk_size=20, overlap=4)
+    folder = collection_dir("m", settings)
+    manifest = json.loads((folder / "collection.json").read_text())
+    assert manifest == {"store": "sqlite", "chunking": {"chunk_size": 20, "overlap": 4}}
+    # a collection of 2026-12-07: its chunking in chunking.json beside a manifest without it
+    (folder / "collection.json").write_text(json.dumps({"store": "sqlite"}))
+    (folder / "chunking.json").write_text(json.dumps({"chunk_size": 20, "overlap": 4}))
+    with pytest.raises(InvalidParameter, match="chunks of 20 tokens with 4 of overlap"):
+        ingest([docs], "m", settings=settings, chunk_size=64)
+    (docs / "b.txt").write_text("more words here.")
+    assert ingest([docs], "m", settings=settings).added == 1
+    assert json.loads((folder / "collection.json").read_text())["chunking"] == {"chunk_size": 20, "overlap": 4}
+    assert not (folder / "chunking.json").exists()
+    (folder / "collection.json").write_text(json.dumps({"store": "sqlite", "chunking": {"size": 1}}))
+    with pytest.raises(GenstackError, match="collection.json is unreadable"):
+        ingest([docs], "m", settings=settings)

@@ -30,8 +30,6 @@ transactions, the skips and the crash safety above are the same for all:
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -46,10 +44,11 @@ from ..documents import LoaderOptions, LoadError, load_file, walk_paths
 from ..documents.splitter import Chunk, Splitter
 from ..choices import CHUNK_OVERLAP, CHUNK_SIZE
 from ..embeddings import Embedder, get_embedder
-from ..errors import GenstackError, InvalidParameter
+from ..errors import GenstackError
 from ..stores import open_collection
 from ..stores.collections import collection_dir, collection_exists, delete_collection
 from ..stores.base import Record
+from .chunking import check_chunking, record_chunking, recorded_chunking
 
 __all__ = ["IngestReport", "ingest", "prepare_file", "prepare_pieces", "Work", "Prepared", "DEFAULT_CHUNK_SIZE", "DEFAULT_OVERLAP"]
 
@@ -205,43 +204,6 @@ class _Job:
     copies: list[tuple[int, int]] = field(default_factory=list)  # (i, j): chunk i has chunk j's content
 
 
-CHUNKING_FILE = "chunking.json"
-
-
-def _chunking(collection: str, settings: Settings, chunk_size: int | None, overlap: int | None) -> tuple[int, int]:
-    """The chunk size and overlap to split with: a collection keeps the ones it was built with.
-
-    Unchanged files are skipped whatever the chunking, so splitting new files differently would
-    leave a collection of mixed chunks; a different chunking is refused instead."""
-    path = collection_dir(collection, settings) / CHUNKING_FILE
-    recorded = None
-    if collection_exists(collection, settings) and path.is_file():
-        try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-            recorded = (int(rec["chunk_size"]), int(rec["overlap"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            raise GenstackError(f"{path} is unreadable: it should say {{\"chunk_size\": N, \"overlap\": N}}") from None
-    if recorded is None:
-        return (DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size, DEFAULT_OVERLAP if overlap is None else overlap)
-    wanted = (recorded[0] if chunk_size is None else chunk_size, recorded[1] if overlap is None else overlap)
-    Splitter(chunk_size=wanted[0], overlap=wanted[1])  # an invalid value is reported as such first
-    if wanted != recorded:
-        raise InvalidParameter(
-            f"collection {collection!r} was split into chunks of {recorded[0]} tokens with {recorded[1]} of overlap, "
-            f"not {wanted[0]} and {wanted[1]}; leave --chunk-size/--overlap out, or re-chunk it: "
-            f"genstack collections delete {collection}, then ingest again")
-    return recorded
-
-
-def _record_chunking(collection: str, settings: Settings, chunk_size: int, overlap: int) -> None:
-    path = collection_dir(collection, settings) / CHUNKING_FILE
-    if path.is_file():
-        return
-    tmp = path.with_name(CHUNKING_FILE + ".tmp")
-    tmp.write_text(json.dumps({"chunk_size": chunk_size, "overlap": overlap}) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def ingest(
     paths: Sequence[str | Path],
     collection: str,
@@ -270,7 +232,9 @@ def ingest(
 
     settings = settings or load_settings()
     t0 = time.perf_counter()
-    if embedder is None and collection_exists(collection, settings):
+    existed = collection_exists(collection, settings)
+    folder = collection_dir(collection, settings)
+    if embedder is None and existed:
         existing = open_collection(collection, settings)
         try:
             embedder = existing.embedder  # more files: the collection's own embedder and arithmetic, not today's default
@@ -279,16 +243,20 @@ def ingest(
     spec = embedder if isinstance(embedder, str) else None
     if not isinstance(embedder, Embedder):
         embedder = get_embedder(embedder, settings=settings)
-    chunk_size, overlap = _chunking(collection, settings, chunk_size, overlap)
+    # a collection keeps its chunking; an invalid value is reported as such before any mismatch
+    recorded = recorded_chunking(folder) if existed else None
+    base = recorded or (DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP)
+    chunk_size = base[0] if chunk_size is None else chunk_size
+    overlap = base[1] if overlap is None else overlap
     splitter = Splitter(embedder, chunk_size=chunk_size, overlap=overlap)  # the embedder's own tokenizer
+    check_chunking(collection, recorded, (chunk_size, overlap))
     walk = walk_paths(paths, include, exclude)
     if not walk.files and walk.missing and not prune:
         raise GenstackError("nothing to ingest: " + "; ".join(f"{p}: {r}" for p, r in walk.missing))
     emit = progress or (lambda event, data: None)
-    existed = collection_exists(collection, settings)
     # the collection first: an embedder mismatch fails at once, before any Ray cluster starts
     store = open_collection(collection, settings, create=True, embedder=embedder.name, dim=embedder.dim, store=store)
-    _record_chunking(collection, settings, chunk_size, overlap)
+    record_chunking(folder, chunk_size, overlap)
     try:
         if ray:
             engine = RayEngine(None if ray is True else str(ray), workers=ray_workers, embedder=spec or embedder.name,

@@ -26,6 +26,7 @@ from ..errors import GenstackError, InvalidParameter
 from .base import VectorStore
 
 __all__ = ["CollectionNotFound", "check_name", "collection_dir", "collection_exists", "collection_store",
+           "read_manifest", "update_manifest",
            "open_collection", "list_collections", "delete_collection", "store_backend", "store_names"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -68,14 +69,39 @@ def collection_dir(name: str, settings: Settings | None = None) -> Path:
     return _root(settings) / check_name(name)
 
 
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The collection's ``collection.json``: ``store`` (its backend) and, once it has been ingested
+    into, ``chunking`` (``{"chunk_size": N, "overlap": N}``). Empty when there is no file (SQLite
+    collections made before manifests existed, or no collection at all)."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return {}
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        str(data["store"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise GenstackError(f"{manifest} is unreadable: it should say {{\"store\": NAME}}") from None
+    return data
+
+
+def update_manifest(folder: Path, **fields: Any) -> None:
+    """Add ``fields`` to the collection's manifest (written whole, atomically; a collection
+    without one gets one naming its store)."""
+    data = read_manifest(folder)
+    if "store" not in data:
+        store = collection_store(folder)
+        if store is None:
+            raise GenstackError(f"no collection in {folder}")
+        data["store"] = store
+    data.update(fields)
+    _write_manifest(folder, data)
+
+
 def collection_store(folder: Path) -> str | None:
     """The backend name of the collection in ``folder`` (None: no collection there)."""
-    manifest = folder / MANIFEST
-    if manifest.is_file():
-        try:
-            return str(json.loads(manifest.read_text(encoding="utf-8"))["store"])
-        except (OSError, ValueError, KeyError, TypeError):
-            raise GenstackError(f"{manifest} is unreadable: it should say {{\"store\": NAME}}") from None
+    manifest = read_manifest(folder)
+    if manifest:
+        return str(manifest["store"])
     from .sqlite import SQLiteStore
 
     return SQLiteStore.name if SQLiteStore.exists(folder) else None
@@ -88,10 +114,10 @@ def collection_exists(name: str, settings: Settings | None = None) -> bool:
         return False
 
 
-def _write_manifest(folder: Path, store: str) -> None:
+def _write_manifest(folder: Path, data: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({"store": store}) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
     os.replace(tmp, folder / MANIFEST)
 
 
@@ -110,7 +136,7 @@ def open_collection(name: str, settings: Settings | None = None, *, create: bool
             raise CollectionNotFound(f"no collection named {name!r}{hint}")
         backend_name = store or settings.store
         backend = store_backend(backend_name)  # a clear error for an unknown or uninstalled store
-        _write_manifest(folder, backend.name)
+        _write_manifest(folder, {"store": backend.name})
     else:
         if store is not None and store != existing:
             raise InvalidParameter(f"collection {name!r} is stored in {existing}, not {store}; "
