@@ -268,7 +268,6 @@ def test_a_collection_keeps_its_chunking_and_refuses_another_in_one_line(tmp_pat
 
 
 def test_the_chunking_is_a_field_of_the_collection_manifest_and_an_older_record_moves_in(tmp_path, settings):
-
     from genstack.stores.collections import collection_dir
 
     docs = tmp_path / "docs"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from .config import Settings, load_settings
-from .embeddings import Embedder, get_embedder, mismatch
 from .choices import CHUNK_OVERLAP, CHUNK_SIZE
 from .choices import RETRIEVAL_MODES as MODES
+from .config import Settings, load_settings
+from .embeddings import Embedder, get_embedder, mismatch
 from .errors import InvalidParameter
 from .stores import open_collection
 from .stores.base import Filters, Hit

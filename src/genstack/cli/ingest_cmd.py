@@ -9,7 +9,6 @@ from typing import List, Optional
 import typer
 
 from ..choices import CHUNK_OVERLAP, CHUNK_SIZE
-
 from . import _common
 
 collections_app = typer.Typer(help="List, inspect and delete collections.", no_args_is_help=True)

@@ -39,10 +39,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .._files import sha256_file
+from ..choices import CHUNK_OVERLAP, CHUNK_SIZE
 from ..config import Settings, load_settings
 from ..documents import LoaderOptions, LoadError, load_file, walk_paths
 from ..documents.splitter import Chunk, Splitter
-from ..choices import CHUNK_OVERLAP, CHUNK_SIZE
 from ..embeddings import Embedder, get_embedder
 from ..errors import GenstackError
 from ..stores import open_collection
