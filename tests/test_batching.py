@@ -1,5 +1,5 @@
 """Continuous batching on the real SmolLM2: with a KV buffer per sequence ("split") the same greedy
-text as one-at-a-time; in the default unified buffer, stops, seeded sampling, prefix reuse and
+and seeded text as one-at-a-time; in the default unified buffer, stops, seeded sampling, prefix reuse and
 cancellation."""
 
 from __future__ import annotations
@@ -54,6 +54,31 @@ def test_batched_greedy_text_equals_the_unbatched_text(models):
     for w, g in zip(want, got):
         assert g.text == w.text and g.finish_reason == w.finish_reason
         assert g.usage.prompt_tokens == w.usage.prompt_tokens and g.usage.completion_tokens == w.usage.completion_tokens
+
+
+def test_batched_seeded_sampling_and_repeat_penalty_equal_the_unbatched_text(models):
+    """Each sequence samples with llama.cpp's own chain, seeded as the unbatched path seeds it: the same
+    seed gives the same text with and without batching (split KV: the same logits)."""
+    plain, batched = models
+    cases = [SamplingParams(temperature=0.9, top_p=0.9, seed=7, max_tokens=24),
+             SamplingParams(temperature=1.2, top_k=20, min_p=0.0, seed=123, max_tokens=24),
+             SamplingParams(greedy=True, repeat_penalty=1.3, max_tokens=24)]
+    for params in cases:
+        want = [plain.chat([{"role": "user", "content": q}], params=params).text for q in PROMPTS[:2]]
+        got = [None, None]
+
+        def run(i):
+            got[i] = batched.chat([{"role": "user", "content": PROMPTS[i]}], params=params).text
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got == want, params
+    other = SamplingParams(temperature=0.9, top_p=0.9, seed=8, max_tokens=24)
+    assert batched.chat([{"role": "user", "content": PROMPTS[0]}], params=other).text != \
+        batched.chat([{"role": "user", "content": PROMPTS[0]}], params=cases[0]).text
 
 
 def test_a_new_request_reuses_the_cached_prefix_of_a_finished_one(models):  # split: exact equality

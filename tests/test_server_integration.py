@@ -201,12 +201,14 @@ def test_the_same_greedy_request_gives_the_same_text_in_the_cli_and_through_the_
     assert _generate(*seeded, *remote) == _generate(*seeded)
 
 
-def test_batched_decoding_with_split_kv_gives_the_cli_s_greedy_text(tmp_path):
+def test_batched_decoding_with_split_kv_gives_the_cli_s_greedy_and_seeded_text(tmp_path):
     from tests._server import serve_process
 
-    local = _generate(*PRIMARY)
+    seeded = ["Write a line about rain.", "--temperature", "0.9", "--seed", "7", "--max-tokens", "24"]
+    local = [_generate(*PRIMARY), _generate(*seeded)]
     with serve_process(tmp_path, "--batch", "2", "--batch-kv", "split", ingest=False) as url:
-        assert _generate(*PRIMARY, "--model", f"openai:smollm2-135m-instruct@{url}/v1") == local
+        remote = ["--model", f"openai:smollm2-135m-instruct@{url}/v1"]
+        assert [_generate(*PRIMARY, *remote), _generate(*seeded, *remote)] == local
 
 
 def test_the_browser_red_team_suite_finds_nothing_on_the_defaults_and_the_holes_of_an_opened_server(live_server,

@@ -37,7 +37,7 @@ def serve(
     rate_limit: int = typer.Option(120, "--rate-limit", help="Requests per minute per key or client address (429 above; 0 = off)."),
     concurrency: int = typer.Option(1, "--concurrency", help="Generations running at once."),
     batch: int = typer.Option(0, "--batch", help="Decode up to N requests together in one llama.cpp batch (raises --concurrency to N; 0 = off)."),
-    batch_kv: str = typer.Option("unified", "--batch-kv", help="With --batch: unified (fastest) or split (greedy output identical to one request at a time)."),
+    batch_kv: str = typer.Option("unified", "--batch-kv", help="With --batch: unified (fastest) or split (greedy and seeded output identical to one request at a time)."),
     queue: int = typer.Option(32, "--queue", help="Requests waiting for a slot (503 beyond)."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds a request may take, queueing included (504 after)."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not keep the request/response log in SQLite."),

@@ -19,10 +19,10 @@ short answer never waits for a long one. On a CPU a decode step costs little
 more for 16 tokens than for one (the weights are read once per step), which
 is where the aggregate throughput comes from.
 
-Sampling follows llama.cpp's order (repeat penalty, top-k, top-p, min-p,
-temperature) on each sequence's logits with its own seeded generator, so with
-``kv="split"`` greedy output is identical to the unbatched path (the default,
-``"unified"``, is faster and identical only up to float rounding; see
+Each sequence samples with llama.cpp's own sampler chain, built as the unbatched
+path builds it (:func:`sampler_chain`) and seeded with the request's seed, so with
+``kv="split"`` greedy and seeded output is identical to the unbatched path (the
+default, ``"unified"``, is faster and identical only up to float rounding; see
 ``KV_MODES``). Requests with a JSON schema (a grammar) use the model's ordinary
 path.
 """
@@ -36,7 +36,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-import numpy as np
 
 from ..errors import GenstackError
 from ..generation import Chunk, SamplingParams, StopMatcher, Usage
@@ -49,8 +48,8 @@ __all__ = ["BatchScheduler", "KV_MODES"]
 #: against 245 for "split", whose decode steps slowed ~3x once slots were reused (RESULTS.md).
 #: A sequence's logits then depend, at the level of float rounding, on what else is cached, so a
 #: greedy answer can differ from the unbatched one.
-#: "split": a buffer per sequence. Greedy output is identical to the unbatched path whatever runs
-#: beside it.
+#: "split": a buffer per sequence. Greedy and seeded output is identical to the unbatched path
+#: whatever runs beside it.
 KV_MODES = ("unified", "split")
 
 _END = object()
@@ -71,7 +70,7 @@ class _Seq:
     kv: list[int] = field(default_factory=list)  # tokens decoded into the slot's KV cache, in order
 
     def __post_init__(self):
-        self.rng = np.random.default_rng(int(self.params.seed or 0))
+        self.sampler = None  # llama.cpp's sampler chain, made when the scheduler admits the sequence
         self.matcher = StopMatcher(self.params.stop)
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
@@ -228,8 +227,9 @@ class BatchScheduler:
                 for s in list(active):
                     if s.row < 0:
                         continue
-                    logits = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, s.row), shape=(n_vocab,))
-                    token = _sample(logits, s)
+                    if s.sampler is None:
+                        s.sampler = sampler_chain(s.params, n_vocab, llm.last_n_tokens_size)
+                    token = L.llama_sampler_sample(s.sampler, ctx, s.row)  # accepts the token too
                     s.row = -1
                     if L.llama_vocab_is_eog(vocab, token):
                         self._finish(s, "stop")
@@ -291,6 +291,11 @@ class BatchScheduler:
 
     @staticmethod
     def _release(s: _Seq, active: list, free: list, cached: dict) -> None:
+        if s.sampler is not None:
+            import llama_cpp as L
+
+            L.llama_sampler_free(s.sampler)
+            s.sampler = None
         if s in active:
             active.remove(s)
             cached[s.slot] = s.kv  # kept for the next request that shares a prefix with it
@@ -307,32 +312,22 @@ class BatchScheduler:
             seq.out.put(GenstackError(f"generation failed: {exc}"))
 
 
-def _sample(logits: np.ndarray, s: _Seq) -> int:
-    """llama.cpp's chain on one sequence: repeat penalty, top-k, top-p, min-p, temperature."""
-    p = s.params
-    if p.is_greedy and p.repeat_penalty == 1.0:
-        return int(np.argmax(logits))
-    x = logits.astype(np.float64, copy=True)
-    if p.repeat_penalty != 1.0 and s.history:
-        last = np.unique(np.asarray(s.history[-64:] + s.tokens[-64:]))
-        v = x[last]
-        x[last] = np.where(v > 0, v / p.repeat_penalty, v * p.repeat_penalty)
-    if p.is_greedy:
-        return int(np.argmax(x))
-    k = p.top_k if p.top_k and p.top_k > 0 else len(x)
-    idx = np.argpartition(-x, min(k, len(x)) - 1)[:k] if k < len(x) else np.arange(len(x))
-    idx = idx[np.argsort(-x[idx])]
-    z = x[idx]
-    probs = np.exp(z - z.max())
-    probs /= probs.sum()
-    if p.top_p < 1.0:
-        keep = int(np.searchsorted(np.cumsum(probs), p.top_p) + 1)
-        idx, z = idx[:keep], z[:keep]
-        probs = probs[:keep] / probs[:keep].sum()
-    if p.min_p and p.min_p > 0:
-        mask = probs >= p.min_p * probs[0]
-        idx, z = idx[mask], z[mask]
-    z = z / max(p.temperature, 1e-6)
-    probs = np.exp(z - z.max())
-    probs /= probs.sum()
-    return int(idx[s.rng.choice(len(idx), p=probs)])
+def sampler_chain(params: SamplingParams, n_vocab: int, last_n: int):
+    """llama.cpp's sampler chain for one sequence, built as llama-cpp-python's ``Llama._init_sampler``
+    builds it for ``Llama.generate`` (the unbatched path): repeat penalty over the last ``last_n``
+    generated tokens, then greedy, or top-k, typical (off), top-p, min-p, temperature and a draw seeded
+    with the request's seed. The same logits and seed therefore give the same token as one request at
+    a time; free it with ``llama_sampler_free``."""
+    import llama_cpp as L
+
+    chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
+    L.llama_sampler_chain_add(chain, L.llama_sampler_init_penalties(n_vocab, last_n, params.repeat_penalty, 0.0, 0.0))
+    if params.is_greedy:
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_greedy())
+        return chain
+    for sampler in (L.llama_sampler_init_top_k(params.top_k), L.llama_sampler_init_typical(1.0, 1),
+                    L.llama_sampler_init_top_p(params.top_p, 1), L.llama_sampler_init_min_p(params.min_p, 1),
+                    L.llama_sampler_init_temp(params.temperature),
+                    L.llama_sampler_init_dist(int(params.seed if params.seed is not None else 0))):
+        L.llama_sampler_chain_add(chain, sampler)
+    return chain
