@@ -71,7 +71,7 @@ def run(url: str, *, api_key: str | None = None, progress: Callable[[int, int], 
         base = base[:-3]
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     items, name = probes(base)
-    got, examples = 0, []
+    got, examples, jobs = 0, [], []
     with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
         for i, (what, req) in enumerate(items):
             try:
@@ -80,10 +80,25 @@ def run(url: str, *, api_key: str | None = None, progress: Callable[[int, int], 
                 raise GenstackError(f"cannot reach a genstack server at {url}: {exc}") from None
             hit = _succeeded(req["method"], r)
             got += hit
+            if hit and r.status_code == 202:
+                jobs.append(r.json().get("status_url"))
             examples.append({"probe": what, "status": r.status_code, "attack_succeeded": hit})
             if progress:
                 progress(i + 1, len(items))
-        if got:  # leave nothing behind
+        if got:  # leave nothing behind: a planted upload is deleted once its ingest job has ended
+            _wait_for(http, [j for j in jobs if j])
             http.delete(f"/api/collections/{name}")
     return SuiteResult("browser", Rate(got, len(items)), None, examples=examples,
                        judge="a 2xx answer to a write, or a CORS grant to a foreign origin")
+
+
+def _wait_for(http, status_urls: list[str], seconds: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    for url in status_urls:
+        while time.monotonic() < deadline:
+            r = http.get(url)
+            if r.status_code != 200 or r.json().get("status") in ("done", "failed"):
+                break
+            time.sleep(0.1)
