@@ -91,6 +91,27 @@ def test_retries_what_is_worth_retrying_then_one_line(monkeypatch):
         m.generate("x")
 
 
+def test_retry_after_is_honoured_and_capped(monkeypatch):
+    """genstack serve's own 429s say when to come back; the client waits that long, not its fixed backoff."""
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    from genstack.openai_client import MAX_RETRY_AFTER, retry_after
+
+    waits = []
+    monkeypatch.setattr("time.sleep", waits.append)
+    m, seen = model(lambda r, n: httpx.Response(429, headers={"Retry-After": "3"}, json={"error": {"message": "later"}})
+                    if n < 2 else httpx.Response(200, content=CHAT))
+    assert m.generate(messages=[{"role": "user", "content": "x"}]).text == "Paris it is." and waits == [3.0]
+    assert retry_after("7200") == MAX_RETRY_AFTER and retry_after("-5") == 0.0 and retry_after("soon") is None
+    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=20), usegmt=True)
+    assert 15 < retry_after(later) <= 20
+    waits.clear()
+    m, seen = model(lambda r, n: httpx.Response(503) if n < 3 else httpx.Response(200, content=CHAT))
+    m.generate(messages=[{"role": "user", "content": "x"}])
+    assert len(waits) == 2 and 0.37 <= waits[0] <= 0.63 and 0.75 <= waits[1] <= 1.25  # backoff with jitter
+
+
 def test_the_api_key_is_sent_and_never_shown(monkeypatch):
     monkeypatch.setenv("MY_KEY", "sk-secret-123456")
     m, seen = model(lambda r, n: httpx.Response(401, json={"error": {"message": "invalid key"}}), api_key_env="MY_KEY")

@@ -9,6 +9,7 @@ backoff 0.5 s, 1 s, …) before any answer has arrived; then one :class:`RemoteE
 from __future__ import annotations
 
 import os
+import random
 import time
 from typing import Any
 
@@ -68,10 +69,11 @@ class OpenAIClient:
         import httpx
 
         where = path if path.startswith(("http://", "https://")) else self.base_url + path
-        last = ""
+        last, wait = "", None
         for attempt in range(self.retries):
-            if attempt:
-                time.sleep(0.5 * 2 ** (attempt - 1))
+            if attempt:  # the server's Retry-After when it sent one (capped), else backoff with jitter
+                time.sleep(wait if wait is not None else 0.5 * 2 ** (attempt - 1) * (0.75 + random.random() / 2))
+            wait = None
             try:
                 resp = self.http.send(self.http.build_request("POST", path, json=body), stream=stream)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -84,7 +86,30 @@ class OpenAIClient:
             if resp.status_code not in RETRY_STATUS:
                 raise RemoteError(f"{where}: HTTP {resp.status_code}: {detail}", status=resp.status_code, detail=detail)
             last = f"HTTP {resp.status_code}: {detail}"
+            wait = retry_after(resp.headers.get("retry-after"))
         raise RemoteError(f"{where}: no answer after {self.retries} attempts ({last})")
+
+
+#: the longest Retry-After the client honours (seconds); a longer one is waited for this long
+MAX_RETRY_AFTER = 60.0
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), at most
+    :data:`MAX_RETRY_AFTER`; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def error_message(resp) -> str:
