@@ -9,11 +9,12 @@ from genstack.evaluation.retrieval import load_beir, mrr_at_k, ndcg_at_k, recall
 pytestmark = pytest.mark.unit
 
 
-def test_ndcg_hand_computed():
-    rels = {"a": 1, "b": 2}
-    # ranking b, x, a: DCG = (2^2-1)/log2(2) + 0 + (2^1-1)/log2(4) = 3 + 0.5
-    # ideal: b, a: IDCG = 3 + 1/log2(3)
-    assert ndcg_at_k(["b", "x", "a"], rels) == pytest.approx(3.5 / (3 + 1 / math.log2(3)))
+def test_ndcg_hand_computed_with_trec_eval_s_linear_gains():
+    rels = {"a": 1, "b": 2, "n": -1}
+    # trec_eval's ndcg_cut (what BEIR reports): the gain is the relevance level, negative counts as 0
+    # ranking b, x, a: DCG = 2/log2(2) + 0 + 1/log2(4) = 2.5; ideal b, a: IDCG = 2 + 1/log2(3)
+    assert ndcg_at_k(["b", "x", "a"], rels) == pytest.approx(2.5 / (2 + 1 / math.log2(3)))
+    assert ndcg_at_k(["n", "b", "a"], rels) == pytest.approx((2 / math.log2(3) + 1 / 2) / (2 + 1 / math.log2(3)))
     assert ndcg_at_k(["b", "a"], rels) == pytest.approx(1.0)
     assert ndcg_at_k(["x", "y"], rels) == 0.0
     assert ndcg_at_k(["a"] + ["x"] * 20, {"a": 1}, k=10) == 1.0
@@ -89,3 +90,12 @@ def test_ranked_documents_keeps_each_document_at_its_best_chunk():
     hits = [SimpleNamespace(id=i, metadata=m) for i, m in
             [("c1", {"_id": "d2"}), ("c2", {"_id": "d1"}), ("c3", {"_id": "d2"}), ("c4", {})]]
     assert ranked_documents(hits) == ["d2", "d1", "c4"]  # a chunk without a BEIR id stands for itself
+
+
+def test_a_retrieved_document_with_the_query_s_id_is_dropped_as_beir_does(beir, tmp_path, monkeypatch, capsys):
+    """ArguAna and Quora hold each query in the corpus under the query's id: BEIR ignores it."""
+    with (beir / "corpus.jsonl").open("a") as f:
+        f.write("\n" + json.dumps({"_id": "q1", "title": "q", "text": "which animal purrs"}))
+    monkeypatch.setenv("GENSTACK_HOME", str(tmp_path / "home"))
+    assert run(["eval", "retrieval", "--beir", str(beir), "--embedder", "fake", "--mode", "bm25", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["modes"]["bm25"]["ndcg@10"] == 1.0

@@ -9,10 +9,15 @@ The corpus is ingested like any other file into a collection (incrementally:
 a second run reuses it), each record becoming a document with its ``_id`` in
 the metadata. A document's score for a query is the best score of its chunks.
 
-Metrics, as BEIR/pytrec_eval compute them: nDCG@10 with graded gains
-(2^rel - 1 over log2(rank + 1)), Recall@10 and @100 (judged-relevant documents
-found over all judged-relevant), MRR@10 (reciprocal rank of the first relevant
-document), each averaged over the queries that have judgements.
+Metrics, as BEIR computes them through pytrec_eval (trec_eval's ``ndcg_cut``):
+nDCG@10 with the relevance level itself as the gain (rel over log2(rank + 1);
+negative levels count as 0), Recall@10 and @100 (judged-relevant documents found
+over all judged-relevant), MRR@10 (reciprocal rank of the first relevant
+document), each averaged over the queries that have judgements. As BEIR's
+``EvaluateRetrieval.evaluate`` does by default, a retrieved document whose id is
+the query's id is dropped (ArguAna and Quora hold the queries in the corpus).
+With binary judgements (SciFact) the gains are the same as 2^rel - 1, which this
+module used before 2026-12-08; graded sets (NFCorpus, TREC-COVID) differ.
 """
 
 from __future__ import annotations
@@ -82,9 +87,9 @@ def load_beir(root: str | Path, split: str = "test") -> BeirData:
 
 
 def ndcg_at_k(ranked: Sequence[str], rels: dict[str, int], k: int = 10) -> float:
-    dcg = sum((2 ** rels.get(d, 0) - 1) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    dcg = sum(max(rels.get(d, 0), 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
     ideal = sorted((r for r in rels.values() if r > 0), reverse=True)[:k]
-    idcg = sum((2 ** r - 1) / math.log2(i + 2) for i, r in enumerate(ideal))
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
     return dcg / idcg if idcg > 0 else 0.0
 
 
@@ -144,7 +149,7 @@ def evaluate_beir(
             sums = {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
             for qid, text in data.queries.items():
                 hits = retriever.search(text, k=depth * 2, mode=mode)
-                ranked = ranked_documents(hits)
+                ranked = [d for d in ranked_documents(hits) if d != qid]  # BEIR's ignore_identical_ids
                 rels = data.qrels[qid]
                 sums["ndcg@10"] += ndcg_at_k(ranked, rels, 10)
                 sums["recall@10"] += recall_at_k(ranked, rels, 10)
