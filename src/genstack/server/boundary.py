@@ -29,14 +29,10 @@ and a local proxy on another port keeps working.
 from __future__ import annotations
 
 import ipaddress
-import json
-import logging
 
-from .errors import error_body
+from .errors import send_error
 
 __all__ = ["BrowserBoundary", "host_allowed", "origin_allowed", "split_host"]
-
-log = logging.getLogger("genstack.server")
 
 #: methods that change state; the others must not (and a foreign page cannot read their answers)
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -131,7 +127,7 @@ class BrowserBoundary:
         host = headers.get("host", "")
         if host and not host_allowed(host, self.bind, self.allowed_hosts):
             self.on_refuse("host")
-            return await _refuse(send, 403, f"this server does not answer to the name {split_host(host)[0] or host!r}; "
+            return await send_error(send, 403, f"this server does not answer to the name {split_host(host)[0] or host!r}; "
                                             "start it with --allowed-host NAME to allow it", "host_not_allowed")
         origin = headers.get("origin")
         method = scope.get("method", "GET").upper()
@@ -143,7 +139,7 @@ class BrowserBoundary:
         if method == "OPTIONS" and "access-control-request-method" in headers:
             if not allowed:
                 self.on_refuse("origin")
-                return await _refuse(send, 403, f"cross-origin requests from {origin} are not allowed; "
+                return await send_error(send, 403, f"cross-origin requests from {origin} are not allowed; "
                                                 "start the server with --cors-origin ORIGIN to allow them",
                                      "origin_not_allowed")
             return await _preflight(send, origin, headers.get("access-control-request-headers", ""))
@@ -152,7 +148,7 @@ class BrowserBoundary:
             # blocked by the browser anyway, and refusing it costs a same-origin page nothing)
             self.on_refuse("origin")
             verb = "change anything here" if method not in _SAFE else "call this server"
-            return await _refuse(send, 403, f"a page from {origin} may not {verb}; start the server with "
+            return await send_error(send, 403, f"a page from {origin} may not {verb}; start the server with "
                                             "--cors-origin ORIGIN to allow that origin", "origin_not_allowed")
         if same:
             return await self.app(scope, receive, send)
@@ -175,10 +171,3 @@ async def _preflight(send, origin: str, requested: str) -> None:
         headers.append((b"access-control-allow-headers", requested.encode("latin-1")))
     await send({"type": "http.response.start", "status": 204, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
-
-
-async def _refuse(send, status: int, message: str, code: str) -> None:
-    body = json.dumps(error_body(status, message, code=code)).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-__all__ = ["APIError", "error_body", "error_response"]
+__all__ = ["APIError", "error_body", "error_response", "send_error"]
 
 _TYPES = {
     400: "invalid_request_error",
@@ -54,3 +55,13 @@ def error_response(exc: Exception) -> APIError:
     if isinstance(exc, GenstackError):
         return APIError(400, str(exc))
     return APIError(500, f"internal error ({type(exc).__name__}); see the server log")
+
+
+async def send_error(send, status: int, message: str, code: str | None = None, *, close: bool = False) -> None:
+    """Answer an ASGI request with the OpenAI error body, from middleware that runs before any route
+    (``close``: ask the client to drop the connection, for a body that was not read)."""
+    body = json.dumps(error_body(status, message, code=code)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status,
+                "headers": headers + ([(b"connection", b"close")] if close else [])})
+    await send({"type": "http.response.body", "body": body})

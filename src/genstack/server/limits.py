@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import threading
 import time
 
-from .errors import APIError, error_body
+from .errors import APIError, send_error
 
 __all__ = ["RateLimiter", "Gate", "BodySizeLimit"]
 
@@ -100,11 +99,11 @@ class BodySizeLimit:
             try:
                 n = int(length)
             except ValueError:
-                return await _send_error(send, 400, "invalid Content-Length header")
+                return await send_error(send, 400, "invalid Content-Length header", close=True)
             if n > limit:
                 # drain nothing: answer at once and let the server close the connection
-                return await _send_error(send, 413, f"request body of {n} bytes exceeds the limit of {limit} bytes",
-                                         code="request_too_large")
+                return await send_error(send, 413, f"request body of {n} bytes exceeds the limit of {limit} bytes",
+                                        code="request_too_large", close=True)
         seen = 0
         started = False
 
@@ -127,17 +126,9 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_error(send, 413, f"request body exceeds the limit of {limit} bytes",
-                                  code="request_too_large")
+                await send_error(send, 413, f"request body exceeds the limit of {limit} bytes",
+                                 code="request_too_large", close=True)
 
 
 class _TooLarge(Exception):
     pass
-
-
-async def _send_error(send, status: int, message: str, code: str | None = None) -> None:
-    body = json.dumps(error_body(status, message, code=code)).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
