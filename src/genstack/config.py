@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from .choices import REDACT_MODES
 from .errors import ConfigError
 
 __all__ = ["Settings", "load_settings", "genstack_home", "available_cores"]
@@ -136,8 +137,8 @@ class Settings:
             raise ConfigError(f"setting dense_index must be auto, exact or binary, got {self.dense_index!r}")
         if self.embed_precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"setting embed_precision must be auto, fp32 or bf16, got {self.embed_precision!r}")
-        if self.redact not in ("off", "secrets", "all"):
-            raise ConfigError(f"setting redact must be off, secrets or all, got {self.redact!r}")
+        if self.redact not in REDACT_MODES:
+            raise ConfigError(f"setting redact must be one of {', '.join(REDACT_MODES)}, got {self.redact!r}")
         if self.n_batch == 0 or self.n_ubatch == 0:
             raise ConfigError("settings n_batch and n_ubatch must be at least 1")
 

@@ -49,7 +49,7 @@ def input_guard(redact: Optional[str]):
     """The guard that prepares a grounded request (None when redaction is off): the one the server runs."""
     from ..errors import InvalidParameter
     from ..guard import GuardPolicy
-    from ..guard.output import REDACT_MODES
+    from ..choices import REDACT_MODES
 
     mode = redact if redact is not None else _common.settings().redact
     if mode not in REDACT_MODES:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator
 
+from ..choices import REDACT_MODES
 from .canary import Canary
 from .leak import LeakCheck
 from .pii import find_pii
@@ -27,7 +28,6 @@ from .pii import find_pii
 __all__ = ["OutputGuard", "BLOCKED", "REDACT_MODES", "SECRET_KINDS"]
 
 BLOCKED = "[Blocked: the answer repeated protected system-prompt text.]"
-REDACT_MODES = ("off", "secrets", "all")
 SECRET_KINDS = ("PRIVATE_KEY", "JWT", "API_KEY", "SECRET")
 #: tails that may still grow into a finding, held back until they are complete
 _HOLD = [
