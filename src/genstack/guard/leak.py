@@ -33,6 +33,8 @@ import re
 import urllib.parse
 from typing import Sequence
 
+from .canary import squash
+
 __all__ = ["leaked", "LeakCheck", "secrets_of", "ECHO_WORDS", "MIN_SECRET", "PARAPHRASE_COSINE"]
 
 #: a protected run of this many words, repeated, is an echo
@@ -57,11 +59,6 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STOP = frozenset("""a an the is are was be it its this that these those you your we our i my me to of in on for
 with and or not never no any all only as at by from if then than so do does must should can will shall may
 given told one here there""".split())
-
-
-def squash(text: str) -> str:
-    """Lower-case letters and digits only."""
-    return re.sub(r"[^0-9a-z]", "", text.lower())
 
 
 def _leet(text: str) -> str:
@@ -132,8 +129,13 @@ def _spoken(text: str) -> list[str]:
     return joined
 
 
+_ABC = "abcdefghijklmnopqrstuvwxyz"
+#: str.translate tables for the 26 Caesar shifts of lower-case letters (the output guard runs them per piece)
+_SHIFTS = [str.maketrans(_ABC, _ABC[k:] + _ABC[:k]) for k in range(26)]
+
+
 def _caesar(text: str, k: int) -> str:
-    return "".join(chr((ord(c) - 97 + k) % 26 + 97) if "a" <= c <= "z" else c for c in text)
+    return text.translate(_SHIFTS[k % 26])
 
 
 def _decoded(text: str) -> list[str]:

@@ -109,16 +109,18 @@ class GuardPolicy:
         history = tuple(Message(m.role, self.redact_user(m.content)) if m.role == "user" else m
                         for m in request.history)
         system = request.system
-        if system and self.canary and self.confidential([Message("system", system)]):
-            system = f"{system.rstrip()}\n\n{self.token.line}"
+        if system and self.canary and self._secret_prompt(system):
+            system = self.token.protect(system)
         return dataclasses.replace(request, question=self.redact_user(request.question), history=history,
                                    query=self.redact_user(request.query) if request.query else request.query,
                                    system=system)
 
     def confidential(self, messages: Sequence) -> bool:
         """Does ``messages`` carry a system prompt worth protecting (one that is not public)?"""
-        public = {p.strip() for p in self.public_system}
-        return any(m.role == "system" and m.content.strip() and m.content.strip() not in public for m in messages)
+        return any(m.role == "system" and self._secret_prompt(m.content) for m in messages)
+
+    def _secret_prompt(self, text: str) -> bool:
+        return bool(text.strip()) and text.strip() not in {p.strip() for p in self.public_system}
 
     def output(self, messages: Sequence = ()) -> OutputGuard:
         """The output filter for one answer; a confidential system prompt of ``messages`` is protected from echoes."""
