@@ -7,6 +7,7 @@ seconds. Nothing is downloaded: the weights are the file genstack already has.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import GenstackError, InvalidParameter
 
-__all__ = ["BaseModel", "resolve_base", "load_base", "require"]
+__all__ = ["BaseModel", "resolve_base", "load_base", "require", "gguf_reader"]
 
 
 def require(*modules: str) -> None:
@@ -81,6 +82,21 @@ def load_base(base: BaseModel, settings: Settings) -> tuple[Any, Any]:
     return model, tok
 
 
+def gguf_reader(path: Path):
+    """A read-only ``gguf.GGUFReader`` of ``path``, kept while the file is unchanged: gguf-py maps the
+    vocabulary element by element (9 s for Gemma 3's 262k tokens), and a tune reads its base GGUF
+    several times (the conversion for torch, then the export)."""
+    st = path.stat()
+    return _cached_reader(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_reader(path: str, mtime_ns: int, size: int):
+    from gguf.gguf_reader import GGUFReader  # the class itself, also while _converted redirects gguf.GGUFReader
+
+    return GGUFReader(path)
+
+
 def _converted(base: BaseModel, settings: Settings) -> Path:
     """The GGUF dequantized into a safetensors folder, made once (atomically) and reused."""
     target = settings.cache_dir / "torch-weights" / base.sha256[:16]
@@ -95,17 +111,9 @@ def _converted(base: BaseModel, settings: Settings) -> Path:
     import gguf
 
     # transformers parses the GGUF once for the tokenizer, once for the config and once for the
-    # weights; gguf.GGUFReader maps the vocabulary element by element (9 s each for Gemma 3's 262k
-    # tokens), so the three share one read-only reader
-    real_reader, readers = gguf.GGUFReader, {}
-
-    def shared_reader(path, *args, **kwargs):
-        key = (str(path), args, tuple(sorted(kwargs.items())))
-        if key not in readers:
-            readers[key] = real_reader(path, *args, **kwargs)
-        return readers[key]
-
-    gguf.GGUFReader = shared_reader
+    # weights: the three (and the export that follows) share gguf_reader's one read-only reader
+    real_reader = gguf.GGUFReader
+    gguf.GGUFReader = lambda path, *a, **k: gguf_reader(Path(path)) if not a and not k else real_reader(path, *a, **k)
     try:
         tqdm_class = tqdm.auto.tqdm  # transformers' GGUF loader draws a bar per tensor; keep quiet
         tqdm.auto.tqdm = lambda it=None, *a, **k: it  # type: ignore[assignment]
@@ -122,7 +130,6 @@ def _converted(base: BaseModel, settings: Settings) -> Path:
         tqdm.auto.tqdm = tqdm_class
         gguf_utils.tqdm = tqdm_class
         gguf.GGUFReader = real_reader
-        readers.clear()
     # the weights are dequantized float32 now: save them as a plain model, not a "GGUF-quantized" one
     model.hf_quantizer = None
     if getattr(model.config, "quantization_config", None) is not None:

@@ -23,12 +23,12 @@ llama.cpp's own F16 re-encoding's logits.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import GenstackError
+from .base import gguf_reader
 
 __all__ = ["EXPORTABLE", "check_exportable", "export_merged_gguf", "export_lora_gguf"]
 
@@ -90,26 +90,12 @@ def _copy_metadata(reader, writer, file_type: int | None) -> None:
         writer.add_file_type(file_type)
 
 
-def _reader(path: Path):
-    """A read-only gguf.GGUFReader of ``path``, kept while the file is unchanged (parsing a 262k-token
-    vocabulary takes gguf-py 9 s; a tune exports from the same base more than once)."""
-    st = path.stat()
-    return _cached_reader(str(path.resolve()), st.st_mtime_ns, st.st_size)
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_reader(path: str, mtime_ns: int, size: int):
-    import gguf
-
-    return gguf.GGUFReader(path)
-
-
 def export_merged_gguf(state: Mapping[str, Any], config: Any, template: Path, out: Path) -> Path:
     """Write the merged model (a transformers state dict) as an F16 GGUF shaped like ``template``."""
     import gguf
     import numpy as np
 
-    reader = _reader(Path(template))
+    reader = gguf_reader(Path(template))
     arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
     profile = check_exportable(arch)
     n_head, n_kv = config.num_attention_heads, config.num_key_value_heads
