@@ -20,18 +20,13 @@ __all__ = ["recorded_chunking", "check_chunking", "record_chunking"]
 def recorded_chunking(folder: Path) -> tuple[int, int] | None:
     """The chunk size and overlap a collection was built with (its manifest's ``chunking``; a
     ``chunking.json`` beside it in collections made on 2026-12-07), or None."""
-    rec, where = read_manifest(folder).get("chunking"), folder / "collection.json"
-    if rec is None and (folder / "chunking.json").is_file():
-        where = folder / "chunking.json"
-        try:
-            rec = json.loads(where.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            rec = "unreadable"
-    if rec is None:
-        return None
+    where, legacy = folder / "collection.json", folder / "chunking.json"
     try:
-        return int(rec["chunk_size"]), int(rec["overlap"])
-    except (KeyError, TypeError, ValueError):
+        rec = read_manifest(folder).get("chunking")
+        if rec is None and legacy.is_file():
+            where, rec = legacy, json.loads(legacy.read_text(encoding="utf-8"))
+        return None if rec is None else (int(rec["chunk_size"]), int(rec["overlap"]))
+    except (OSError, KeyError, TypeError, ValueError):
         raise GenstackError(f"{where} is unreadable: its chunking should say {{\"chunk_size\": N, \"overlap\": N}}") from None
 
 

@@ -36,7 +36,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-
 from ..errors import GenstackError
 from ..generation import Chunk, SamplingParams, StopMatcher, Usage
 
@@ -70,7 +69,7 @@ class _Seq:
     kv: list[int] = field(default_factory=list)  # tokens decoded into the slot's KV cache, in order
 
     def __post_init__(self):
-        self.sampler = None  # llama.cpp's sampler chain, made when the scheduler admits the sequence
+        self.sampler = None  # llama.cpp's sampler chain (sampler_chain), made at the sequence's first token
         self.matcher = StopMatcher(self.params.stop)
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
@@ -249,6 +248,9 @@ class BatchScheduler:
                 s.out.put(GenstackError(f"generation failed: {exc}"))
             self._fail_all(exc)
         finally:
+            for s in active:
+                if s.sampler is not None:
+                    L.llama_sampler_free(s.sampler)
             L.llama_batch_free(batch)
             L.llama_free(ctx)
 
